@@ -1,0 +1,111 @@
+"""Command line: ``train``, ``evaluate`` and ``predict``.
+
+Bad input ends with a one-line message on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import MISSING, fields
+from pathlib import Path
+
+from .config import TrainConfig
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One option per TrainConfig field, so the config is the single source of the defaults."""
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not MISSING else None
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=f.metadata["help"])
+        else:
+            kind = type(default) if default is not None else str
+            parser.add_argument(flag, type=kind, default=default, help=f.metadata["help"] + " (default: %(default)s)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="{{ cookiecutter.project_slug }}", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train on a labelled CSV (default: the embedded dataset)")
+    _add_config_arguments(train)
+    train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                       help="progress bar (default: only on a terminal)")
+
+    evaluate = commands.add_parser("evaluate", help="accuracy of a checkpoint on a labelled CSV")
+    evaluate.add_argument("--checkpoint", required=True, help="checkpoint written by train")
+    evaluate.add_argument("--data", default=None,
+                          help="labelled CSV to score in full (default: the checkpoint's own test split)")
+
+    predict = commands.add_parser("predict", help="label and confidence for every row of a CSV")
+    predict.add_argument("--checkpoint", required=True, help="checkpoint written by train")
+    predict.add_argument("--input", required=True, help="CSV with the feature columns")
+    predict.add_argument("--output", default=None, help="CSV to write (default: standard output)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # output piped into a reader that stopped early, e.g. `| head`
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (keeps the interpreter from failing at exit)
+        return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .training import fit
+
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    result = fit(config, show_progress=args.progress)
+    metrics = result.metrics
+    print(
+        f"test accuracy {metrics['test_accuracy']:.4f} on {metrics['rows']['test']} held-out rows "
+        f"(val {metrics['val_accuracy']:.4f}); {metrics['seconds']:.1f} s; "
+        f"checkpoint {result.checkpoint_path}"
+    )
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .data import load_table, stratified_split
+    from .inference import Predictor
+    from .training import load_checkpoint
+
+    predictor = Predictor.from_checkpoint(args.checkpoint)
+    if args.data is not None:
+        table, source = load_table(args.data), args.data
+    else:
+        config = TrainConfig.from_dict(load_checkpoint(args.checkpoint)["config"])
+        table = load_table(config.data)
+        split = stratified_split(table[predictor.preprocessor.target], config.val_fraction, config.test_fraction,
+                                 config.seed)
+        table, source = table.iloc[split.test], "test split"
+    print(json.dumps({"source": source, **predictor.score(table)}))
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from .data import read_csv
+    from .inference import Predictor
+
+    predictor = Predictor.from_checkpoint(args.checkpoint)
+    predictions = predictor.predict(read_csv(args.input))
+    if args.output is None:
+        predictions.to_csv(sys.stdout, index=False)
+    else:
+        from .files import write_text
+
+        write_text(predictions.to_csv(index=False), Path(args.output))
+        print(f"{len(predictions)} predictions written to {args.output}")
+    return 0
+
+
+COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict}

@@ -1,0 +1,63 @@
+"""Typed configuration of a training run. The CLI is generated from these fields."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from .models import available_models
+
+
+@dataclass
+class TrainConfig:
+    data: str | None = field(default=None, metadata={"help": "labelled CSV (default: the embedded dataset)"})
+    output_dir: str = field(default="runs/latest", metadata={"help": "where the checkpoint and metrics go"})
+    model: str = field(default="mlp", metadata={"help": f"registered model: {', '.join(available_models())}"})
+    hidden_size: int = field(default=64, metadata={"help": "width of the hidden layers"})
+    depth: int = field(default=2, metadata={"help": "number of hidden layers or blocks"})
+    dropout: float = field(default=0.1, metadata={"help": "dropout probability"})
+    epochs: int = field(default=40, metadata={"help": "passes over the training split"})
+    batch_size: int = field(default=32, metadata={"help": "rows per optimiser step"})
+    learning_rate: float = field(default=3e-3, metadata={"help": "Adam learning rate"})
+    weight_decay: float = field(default=1e-4, metadata={"help": "AdamW weight decay"})
+    val_fraction: float = field(default=0.15, metadata={"help": "share of rows for validation"})
+    test_fraction: float = field(default=0.15, metadata={"help": "share of rows held out for testing"})
+    seed: int = field(default=0, metadata={"help": "seeds the split, the weights, dropout and shuffling"})
+    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
+    deterministic: bool = field(default=False, metadata={"help": "use only deterministic kernels"})
+    num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes"})
+    resume: str | None = field(default=None, metadata={"help": "checkpoint to resume training from"})
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.model not in available_models():
+            problems.append(f"model '{self.model}' is not registered (available: {available_models()})")
+        for name in ("hidden_size", "depth", "epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0 <= self.dropout < 1:
+            problems.append(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.learning_rate <= 0:
+            problems.append(f"learning_rate must be positive, got {self.learning_rate}")
+        if self.weight_decay < 0:
+            problems.append(f"weight_decay must be non-negative, got {self.weight_decay}")
+        if not (0 < self.val_fraction < 1 and 0 < self.test_fraction < 1 and self.val_fraction + self.test_fraction < 1):
+            problems.append("val_fraction and test_fraction must be in (0, 1) and sum to less than 1")
+        if self.num_workers < 0:
+            problems.append(f"num_workers must be non-negative, got {self.num_workers}")
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            problems.append(f"device must be auto, cpu, cuda or cuda:N, got '{self.device}'")
+        if problems:
+            raise ValueError("invalid configuration: " + "; ".join(problems))
+
+    def model_options(self) -> dict[str, Any]:
+        """Keyword options every registered model accepts besides in_features and num_classes."""
+        return {"hidden_size": self.hidden_size, "depth": self.depth, "dropout": self.dropout}
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})

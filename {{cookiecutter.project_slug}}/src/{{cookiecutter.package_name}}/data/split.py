@@ -1,0 +1,47 @@
+"""A deterministic, stratified train/validation/test split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Split:
+    """Row positions of each part; disjoint and, together, every row once."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+def stratified_split(labels, val_fraction: float, test_fraction: float, seed: int) -> Split:
+    """Split row positions so that each part keeps the class proportions of ``labels``.
+
+    The same labels and seed always give the same split. Every class with at least three
+    rows is present in every part.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) == 0:
+        raise ValueError("labels must be a non-empty one-dimensional sequence")
+    if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise ValueError(
+            f"val_fraction={val_fraction} and test_fraction={test_fraction} must be in (0, 1) "
+            "and sum to less than 1"
+        )
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
+    for label in sorted(set(labels.tolist()), key=str):
+        rows = rng.permutation(np.flatnonzero(labels == label))
+        n_test = _share(len(rows), test_fraction)
+        n_val = _share(len(rows) - n_test, val_fraction / (1 - test_fraction))
+        parts["test"].append(rows[:n_test])
+        parts["val"].append(rows[n_test : n_test + n_val])
+        parts["train"].append(rows[n_test + n_val :])
+    return Split(**{name: np.sort(np.concatenate(chunks)) for name, chunks in parts.items()})
+
+
+def _share(n: int, fraction: float) -> int:
+    """Rows of ``n`` that go to a part of ``fraction``: at least one while two stay behind."""
+    return min(max(round(n * fraction), 1), max(n - 2, 0))

@@ -1,0 +1,28 @@
+"""Task-independent training: seeding, loss, metrics, the loop, checkpoints, progress."""
+
+from .checkpoint import CheckpointError, load_checkpoint, load_model_state, save_checkpoint
+from .loader import make_loader
+from .losses import classification_loss
+from .loop import TrainResult, evaluate, fit, resolve_device, train_one_epoch
+from .metrics import accuracy
+from .seed import capture_rng_state, deterministic_mode, restore_rng_state, seed_everything, seed_worker
+
+__all__ = [
+    "CheckpointError",
+    "TrainResult",
+    "accuracy",
+    "capture_rng_state",
+    "classification_loss",
+    "deterministic_mode",
+    "evaluate",
+    "fit",
+    "load_checkpoint",
+    "load_model_state",
+    "make_loader",
+    "resolve_device",
+    "restore_rng_state",
+    "save_checkpoint",
+    "seed_everything",
+    "seed_worker",
+    "train_one_epoch",
+]
