@@ -1,0 +1,119 @@
+"""Test tiers and checks. ``nox -l`` lists them; plain ``nox`` runs the fast ones.
+
+Every session installs the project with its test extra into its own environment, with
+uv when it is installed and virtualenv otherwise. Pin packages (torch above all) with a
+constraints file: ``PIP_CONSTRAINT=constraints.txt nox -s unit`` (uv sessions read it
+too, and so does ``UV_CONSTRAINT``). ``nox -r`` reuses environments; arguments after
+``--`` go to pytest: ``nox -s unit -- -k checkpoint -x``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.needs_version = ">=2024.10.9"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["lint", "unit"]
+nox.options.error_on_missing_interpreters = True
+
+PACKAGE = "{{ cookiecutter.package_name }}"
+COVERAGE_FAIL_UNDER = 85
+MUTATED_MODULES = ["data/preprocess.py", "data/split.py", "training/checkpoint.py", "training/metrics.py"]
+
+
+def constraint_args() -> list[str]:
+    """``-c FILE`` for every constraints file named in PIP_CONSTRAINT or UV_CONSTRAINT."""
+    files: list[str] = []
+    for variable in ("PIP_CONSTRAINT", "UV_CONSTRAINT"):
+        for name in os.environ.get(variable, "").split():
+            path = str(Path(name).resolve())
+            if path not in files:
+                files.append(path)
+    return [arg for path in files for arg in ("-c", path)]
+
+
+def install_project(session: nox.Session, *extra: str) -> None:
+    session.install(*constraint_args(), "-e", ".[test]", *extra)
+
+
+def pytest(session: nox.Session, *args: str, env: dict[str, str] | None = None) -> None:
+    session.run("python", "-m", "pytest", *args, *session.posargs, env=env)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Run the pre-commit hooks (ruff lint and format, file hygiene) on every file."""
+    if not Path(".git").exists():
+        session.error("lint runs the pre-commit hooks, which need a git repository: run `git init` first")
+    session.install(*constraint_args(), "pre-commit")
+    session.run("pre-commit", "run", "--all-files", "--show-diff-on-failure", *session.posargs)
+
+
+@nox.session
+def unit(session: nox.Session) -> None:
+    """Unit tier: shapes, gradients, losses, data contracts; seconds in all."""
+    install_project(session)
+    pytest(session, "tests/unit")
+
+
+@nox.session
+def integration(session: nox.Session) -> None:
+    """Integration tier: short training runs, checkpoints, resume, inference, CLI."""
+    install_project(session)
+    pytest(session, "tests/integration")
+
+
+@nox.session
+def regression(session: nox.Session) -> None:
+    """Regression tier: a reference model against the golden set and its stored baseline."""
+    install_project(session)
+    pytest(session, "tests/regression")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Every CPU tier with a coverage report; fails under the coverage threshold."""
+    install_project(session)
+    pytest(
+        session,
+        f"--cov={PACKAGE}",
+        "--cov-report=term-missing:skip-covered",
+        f"--cov-fail-under={COVERAGE_FAIL_UNDER}",
+    )
+
+
+@nox.session
+def gpu(session: nox.Session) -> None:
+    """GPU tier (tests marked gpu); fails at once where no CUDA device is visible."""
+    install_project(session)
+    devices = session.run(
+        "python", "-c", "import torch; print(torch.cuda.device_count() if torch.cuda.is_available() else 0)",
+        silent=True,
+    )
+    if devices is not None and int(devices.strip().splitlines()[-1]) == 0:
+        session.error(
+            "no CUDA device is visible (torch.cuda.is_available() is False): run `nox -s gpu` on a machine "
+            "with an NVIDIA GPU and a CUDA build of torch"
+        )
+    pytest(session, "-m", "gpu", "tests/gpu", env={"CUBLAS_WORKSPACE_CONFIG": ":4096:8"})
+
+
+@nox.session(default=False)
+def flaky(session: nox.Session) -> None:
+    """Run the CPU suite several times in random orders to surface order- or seed-dependent tests."""
+    install_project(session)
+    runs = int(os.environ.get("FLAKY_RUNS", "10"))
+    for seed in range(1, runs + 1):
+        session.log(f"run {seed}/{runs}: random order seed {seed}")
+        pytest(session, "-q", f"--randomly-seed={seed}")
+
+
+@nox.session(default=False)
+def mutation(session: nox.Session) -> None:
+    """Mutation testing with mutmut over the core modules; prints the score."""
+    install_project(session, "mutmut")
+    session.run("mutmut", "run", *session.posargs, success_codes=[0, 1, 2])
+    session.run("mutmut", "results")
