@@ -60,7 +60,7 @@ def _column(name: str, spec: ColumnSpec, *, table_checks: bool) -> pa.Column:
                 lambda s, limit=limit: s.isna().mean() <= limit,
                 ignore_na=False,
                 name=f"max_missing_fraction({limit})",
-                error=f"more than {limit:.0%} of '{name}' is missing",
+                error=f"more than {100 * limit:g}% of '{name}' is missing",
             )
         )
     return pa.Column(

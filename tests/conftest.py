@@ -1,0 +1,113 @@
+"""Baking helpers and the environments that generated projects are installed into.
+
+Every environment created here installs with the template's constraints file, so torch
+is the pinned CPU build. uv does not read pip's configuration: where pip is configured
+with local find-links (a wheel folder), they are handed to uv explicitly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+from cookiecutter.main import cookiecutter
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+CONSTRAINTS = TEMPLATE / "constraints.txt"
+DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
+BIN = Path(sys.executable).parent
+
+
+def pip_find_links() -> str | None:
+    """The wheel folders pip is configured with (``pip config``), if any."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "config", "get", "global.find-links"],
+        capture_output=True, text=True, check=False,
+    )
+    if result.returncode != 0:
+        return None
+    return result.stdout.strip() or None
+
+
+def subprocess_env() -> dict[str, str]:
+    """Environment for every command run on a generated project: constraints, tools on PATH."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOX_", "PYTEST_", "VIRTUAL_ENV"))}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["PIP_CONSTRAINT"] = str(CONSTRAINTS)
+    env["UV_CONSTRAINT"] = str(CONSTRAINTS)
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    find_links = pip_find_links()
+    if find_links:
+        env["UV_FIND_LINKS"] = find_links.replace(" ", ",")
+    return env
+
+
+ENV = subprocess_env()
+
+
+def run(
+    *args: str | Path, cwd: Path, check: bool = True, timeout: float = 900, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run a command; on an unexpected exit status fail with its output, not just the code."""
+    result = subprocess.run(
+        [str(a) for a in args],
+        cwd=cwd,
+        env={**ENV, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        pytest.fail(
+            f"`{' '.join(map(str, args))}` exited {result.returncode} in {cwd}\n"
+            f"--- stdout ---\n{result.stdout[-6000:]}\n--- stderr ---\n{result.stderr[-6000:]}",
+            pytrace=False,
+        )
+    return result
+
+
+def bake(output_dir: Path, **answers: str) -> Path:
+    """Generate a project with the given answers (defaults elsewhere); return its folder."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    return Path(cookiecutter(str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(output_dir)))
+
+
+def git_init(project: Path) -> None:
+    run("git", "init", "-q", "-b", "main", cwd=project)
+    run("git", "add", "-A", cwd=project)
+
+
+def make_env(path: Path, project: Path) -> Path:
+    """A fresh environment holding ``project`` and its test extra; returns its python."""
+    uv = shutil.which("uv", path=ENV["PATH"])
+    if uv:
+        run(uv, "venv", "-q", "--python", sys.executable, path, cwd=project)
+        python = path / "bin" / "python"
+        run(uv, "pip", "install", "-q", "--python", python, "-e", ".[test]", cwd=project)
+    else:
+        venv.create(path, with_pip=True)
+        python = path / "bin" / "python"
+        run(python, "-m", "pip", "install", "-q", "-e", ".[test]", cwd=project)
+    return python
+
+
+@pytest.fixture(scope="session")
+def default_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project baked with every default answer, in a git repository."""
+    project = bake(tmp_path_factory.mktemp("default"))
+    git_init(project)
+    return project
+
+
+@pytest.fixture(scope="session")
+def default_python(default_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The interpreter of a fresh environment holding the default project."""
+    return make_env(tmp_path_factory.mktemp("env") / "venv", default_project)

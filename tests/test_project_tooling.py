@@ -1,0 +1,59 @@
+"""The generated project's nox sessions, lint, pre-commit config and CI workflows."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from conftest import BIN, run
+
+pytestmark = pytest.mark.slow
+
+SESSIONS = ["lint", "unit", "integration", "regression", "tests", "gpu", "flaky", "mutation"]
+
+
+def test_nox_lists_every_session_with_a_description(default_project: Path) -> None:
+    listing = run(BIN / "nox", "-l", cwd=default_project).stdout
+    for name in SESSIONS:
+        assert re.search(rf"^[*-] {name} -> \S", listing, re.MULTILINE), f"session {name} not listed:\n{listing}"
+    defaults = {m for m in re.findall(r"^\* (\w+)", listing, re.MULTILINE)}
+    assert defaults == {"lint", "unit"}, listing
+
+
+def test_cpu_sessions_pass_with_coverage_over_threshold(default_project: Path) -> None:
+    result = run(BIN / "nox", "-s", "lint", "unit", "integration", "regression", "tests", cwd=default_project)
+    output = result.stdout + result.stderr
+    total = re.search(r"^TOTAL\s.*\s(\d+(?:\.\d+)?)%$", output, re.MULTILINE)
+    assert total, f"no coverage total in the output:\n{output[-3000:]}"
+    assert float(total.group(1)) >= 85, total.group(0)
+    for name in ("lint", "unit", "integration", "regression", "tests"):
+        assert f"Session {name} was successful" in output, f"session {name}:\n{output[-3000:]}"
+
+
+def test_gpu_session_fails_loudly_without_cuda(default_project: Path) -> None:
+    result = run(BIN / "nox", "-s", "gpu", cwd=default_project, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-2000:]
+    assert "no CUDA device is visible" in output, output[-2000:]
+    assert "passed" not in output
+
+
+def test_generated_code_is_lint_clean_and_formatted(default_project: Path) -> None:
+    run(BIN / "ruff", "check", "--no-cache", ".", cwd=default_project)
+    run(BIN / "ruff", "format", "--no-cache", "--check", ".", cwd=default_project)
+
+
+def test_pre_commit_config_is_valid(default_project: Path) -> None:
+    run(BIN / "pre-commit", "validate-config", ".pre-commit-config.yaml", cwd=default_project)
+
+
+def test_workflows_match_the_github_schema(default_project: Path) -> None:
+    workflows = sorted((default_project / ".github" / "workflows").glob("*.yml"))
+    assert [w.name for w in workflows] == ["ci.yml", "gpu.yml"]
+    run(BIN / "check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows, cwd=default_project)
+    for workflow in workflows:
+        text = workflow.read_text()
+        assert "permissions:\n  contents: read" in text, f"{workflow.name}: no least-privilege permissions"
+        jobs = text.count("runs-on:")
+        assert text.count("timeout-minutes:") == jobs, f"{workflow.name}: a job without timeout-minutes"
