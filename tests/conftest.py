@@ -28,7 +28,9 @@ def pip_find_links() -> str | None:
     """The wheel folders pip is configured with (``pip config``), if any."""
     result = subprocess.run(
         [sys.executable, "-m", "pip", "config", "get", "global.find-links"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode != 0:
         return None

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 from conftest import TEMPLATE, bake
+from cookiecutter.exceptions import FailedHookException
 
 SOURCE = TEMPLATE / "{{cookiecutter.project_slug}}"
 SHARED_TABLE_SHA256 = "f204db2c753b0937caac3cb35258562c14f073e4bbc76be24b4c51ce22767a93"
@@ -101,3 +102,25 @@ def test_answers_reach_metadata_tooling_and_ci(tmp_path: Path, python_version: s
     assert (project / "src" / "penguin_lab" / "__init__.py").is_file()
     ci = (project / ".github" / "workflows" / "ci.yml").read_text()
     assert f'python-version: ["{python_version}", "3.13"]' in ci
+
+
+@pytest.mark.parametrize(
+    ("answers", "message"),
+    [
+        ({"package_name": "class"}, "package_name 'class' is a Python keyword"),
+        ({"package_name": "json"}, "package_name 'json' would shadow"),
+        ({"package_name": "torch"}, "package_name 'torch' would shadow"),
+        ({"package_name": "my-package"}, "package_name 'my-package' is not a valid Python identifier"),
+        ({"project_slug": "My Project!"}, "project_slug 'My Project!' must be lower-case"),
+        ({"author_email": "nobody"}, "author_email 'nobody' does not look like an email address"),
+    ],
+    ids=["keyword", "stdlib", "dependency", "dash-in-package", "slug", "email"],
+)
+def test_bad_answer_is_refused_with_a_message_and_nothing_left_behind(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], answers: dict[str, str], message: str
+) -> None:
+    with pytest.raises(FailedHookException):
+        bake(tmp_path / "out", **answers)
+    err = capfd.readouterr().err
+    assert message in err, err
+    assert list((tmp_path / "out").iterdir()) == [], "a half-generated folder was left behind"

@@ -28,8 +28,19 @@ def test_train_reaches_accuracy_then_predict_and_evaluate_work(default_project: 
     assert (default_project / "runs/check/checkpoint.pt").is_file()
 
     checkpoint = "runs/check/checkpoint.pt"
-    run(default_python, "-m", "my_ml_project", "predict", "--checkpoint", checkpoint, "--input", DATA,
-        "--output", "runs/check/predictions.csv", cwd=default_project)
+    run(
+        default_python,
+        "-m",
+        "my_ml_project",
+        "predict",
+        "--checkpoint",
+        checkpoint,
+        "--input",
+        DATA,
+        "--output",
+        "runs/check/predictions.csv",
+        cwd=default_project,
+    )
     lines = (default_project / "runs/check/predictions.csv").read_text().splitlines()
     assert lines[0].startswith("label,confidence,"), lines[0]
     assert len(lines) == 1 + 344, f"{len(lines) - 1} predictions for 344 rows"
