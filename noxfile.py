@@ -12,8 +12,17 @@ nox.options.sessions = ["lint", "tests"]
 
 ROOT = Path(__file__).parent
 CONSTRAINTS = ("-c", str(ROOT / "constraints.txt"))
-TEST_REQUIREMENTS = ("cookiecutter", "cruft", "nox", "uv", "virtualenv", "pytest", "ruff", "pre-commit",
-                     "check-jsonschema")
+TEST_REQUIREMENTS = (
+    "cookiecutter",
+    "cruft",
+    "nox",
+    "uv",
+    "virtualenv",
+    "pytest",
+    "ruff",
+    "pre-commit",
+    "check-jsonschema",
+)
 
 
 @nox.session

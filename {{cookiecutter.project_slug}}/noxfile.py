@@ -90,7 +90,9 @@ def gpu(session: nox.Session) -> None:
     """GPU tier (tests marked gpu); fails at once where no CUDA device is visible."""
     install_project(session)
     devices = session.run(
-        "python", "-c", "import torch; print(torch.cuda.device_count() if torch.cuda.is_available() else 0)",
+        "python",
+        "-c",
+        "import torch; print(torch.cuda.device_count() if torch.cuda.is_available() else 0)",
         silent=True,
     )
     if devices is not None and int(devices.strip().splitlines()[-1]) == 0:

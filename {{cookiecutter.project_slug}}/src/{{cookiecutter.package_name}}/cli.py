@@ -33,13 +33,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train on a labelled CSV (default: the embedded dataset)")
     _add_config_arguments(train)
-    train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                       help="progress bar (default: only on a terminal)")
+    train.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar (default: only on a terminal)",
+    )
 
     evaluate = commands.add_parser("evaluate", help="accuracy of a checkpoint on a labelled CSV")
     evaluate.add_argument("--checkpoint", required=True, help="checkpoint written by train")
-    evaluate.add_argument("--data", default=None,
-                          help="labelled CSV to score in full (default: the checkpoint's own test split)")
+    evaluate.add_argument(
+        "--data", default=None, help="labelled CSV to score in full (default: the checkpoint's own test split)"
+    )
 
     predict = commands.add_parser("predict", help="label and confidence for every row of a CSV")
     predict.add_argument("--checkpoint", required=True, help="checkpoint written by train")
@@ -85,8 +90,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     else:
         config = TrainConfig.from_dict(load_checkpoint(args.checkpoint)["config"])
         table = load_table(config.data)
-        split = stratified_split(table[predictor.preprocessor.target], config.val_fraction, config.test_fraction,
-                                 config.seed)
+        split = stratified_split(
+            table[predictor.preprocessor.target], config.val_fraction, config.test_fraction, config.seed
+        )
         table, source = table.iloc[split.test], "test split"
     print(json.dumps({"source": source, **predictor.score(table)}))
     return 0

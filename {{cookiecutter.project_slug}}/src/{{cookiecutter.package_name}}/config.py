@@ -41,7 +41,9 @@ class TrainConfig:
             problems.append(f"learning_rate must be positive, got {self.learning_rate}")
         if self.weight_decay < 0:
             problems.append(f"weight_decay must be non-negative, got {self.weight_decay}")
-        if not (0 < self.val_fraction < 1 and 0 < self.test_fraction < 1 and self.val_fraction + self.test_fraction < 1):
+        if not (
+            0 < self.val_fraction < 1 and 0 < self.test_fraction < 1 and self.val_fraction + self.test_fraction < 1
+        ):
             problems.append("val_fraction and test_fraction must be in (0, 1) and sum to less than 1")
         if self.num_workers < 0:
             problems.append(f"num_workers must be non-negative, got {self.num_workers}")

@@ -48,9 +48,7 @@ class Preprocessor:
                 "mean": float(filled.mean()),
                 "std": std if np.isfinite(std) and std > 1e-12 else 1.0,
             }
-        categorical = {
-            column: sorted(str(v) for v in frame[column].dropna().unique()) for column in self.categorical
-        }
+        categorical = {column: sorted(str(v) for v in frame[column].dropna().unique()) for column in self.categorical}
         classes = sorted(str(v) for v in frame[self.target].dropna().unique())
         self.state = {"numeric": numeric, "categorical": categorical, "classes": classes}
         return self

@@ -27,8 +27,7 @@ def stratified_split(labels, val_fraction: float, test_fraction: float, seed: in
         raise ValueError("labels must be a non-empty one-dimensional sequence")
     if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
         raise ValueError(
-            f"val_fraction={val_fraction} and test_fraction={test_fraction} must be in (0, 1) "
-            "and sum to less than 1"
+            f"val_fraction={val_fraction} and test_fraction={test_fraction} must be in (0, 1) and sum to less than 1"
         )
     rng = np.random.default_rng(seed)
     parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}

@@ -41,7 +41,9 @@ class Predictor:
         checkpoint = load_checkpoint(path)
         preprocessor = Preprocessor.from_state_dict(checkpoint["preprocessor"])
         model = build_model(
-            checkpoint["model_name"], preprocessor.num_features, len(preprocessor.classes),
+            checkpoint["model_name"],
+            preprocessor.num_features,
+            len(preprocessor.classes),
             **checkpoint["model_options"],
         )
         load_model_state(model, checkpoint["model_state"])
@@ -87,7 +89,7 @@ class Predictor:
         return Prediction(
             label=self.classes[best],
             confidence=float(probabilities[best]),
-            probabilities={name: float(p) for name, p in zip(self.classes, probabilities)},
+            probabilities={name: float(p) for name, p in zip(self.classes, probabilities, strict=True)},
         )
 
     def score(self, frame: pd.DataFrame) -> dict[str, float]:

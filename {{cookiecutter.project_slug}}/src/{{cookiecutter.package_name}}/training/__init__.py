@@ -2,8 +2,8 @@
 
 from .checkpoint import CheckpointError, load_checkpoint, load_model_state, save_checkpoint
 from .loader import make_loader
-from .losses import classification_loss
 from .loop import TrainResult, evaluate, fit, resolve_device, train_one_epoch
+from .losses import classification_loss
 from .metrics import accuracy
 from .seed import capture_rng_state, deterministic_mode, restore_rng_state, seed_everything, seed_worker
 

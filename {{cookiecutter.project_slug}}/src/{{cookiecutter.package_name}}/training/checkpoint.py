@@ -14,8 +14,17 @@ from ..files import atomic_open
 
 FORMAT_VERSION = 1
 REQUIRED_KEYS = frozenset(
-    {"format_version", "model_name", "model_options", "model_state", "optimizer_state", "epoch",
-     "rng_state", "config", "preprocessor"}
+    {
+        "format_version",
+        "model_name",
+        "model_options",
+        "model_state",
+        "optimizer_state",
+        "epoch",
+        "rng_state",
+        "config",
+        "preprocessor",
+    }
 )
 
 

@@ -16,8 +16,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..config import TrainConfig
-from ..files import write_json
 from ..data import Preprocessor, TabularDataset, load_table, stratified_split
+from ..files import write_json
 from ..models import build_model
 from .checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint, load_model_state, save_checkpoint
 from .loader import make_loader
@@ -124,13 +124,16 @@ def _fit(config: TrainConfig, show_progress: bool | None) -> TrainResult:
     output_dir = Path(config.output_dir)
     checkpoint_path = output_dir / CHECKPOINT_NAME
     history: list[dict[str, float]] = list(resumed.get("history", [])) if resumed else []
-    epochs = progress(range(start_epoch, config.epochs), total=config.epochs - start_epoch, desc="train",
-                      enabled=show_progress)
+    epochs = progress(
+        range(start_epoch, config.epochs), total=config.epochs - start_epoch, desc="train", enabled=show_progress
+    )
     for epoch in epochs:
         loaders["train"].sampler.set_epoch(epoch)
         train_loss = train_one_epoch(model, loaders["train"], loss_fn, optimizer, device)
         val = evaluate(model, loaders["val"], loss_fn, device)
-        history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val["loss"], "val_accuracy": val["accuracy"]})
+        history.append(
+            {"epoch": epoch, "train_loss": train_loss, "val_loss": val["loss"], "val_accuracy": val["accuracy"]}
+        )
         if hasattr(epochs, "set_postfix"):
             epochs.set_postfix(loss=f"{train_loss:.3f}", val_acc=f"{val['accuracy']:.3f}")
         save_checkpoint(
@@ -174,5 +177,11 @@ def _resume_config(config: TrainConfig, checkpoint: dict[str, Any]) -> TrainConf
         raise CheckpointError(
             f"checkpoint already holds {checkpoint['epoch'] + 1} epochs; ask for more than that with --epochs"
         )
-    return replace(stored, epochs=config.epochs, output_dir=config.output_dir, device=config.device,
-                   resume=config.resume, num_workers=config.num_workers)
+    return replace(
+        stored,
+        epochs=config.epochs,
+        output_dir=config.output_dir,
+        device=config.device,
+        resume=config.resume,
+        num_workers=config.num_workers,
+    )

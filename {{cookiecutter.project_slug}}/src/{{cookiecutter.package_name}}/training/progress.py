@@ -11,7 +11,9 @@ from tqdm.auto import tqdm
 T = TypeVar("T")
 
 
-def progress(items: Iterable[T], *, total: int | None = None, desc: str = "", enabled: bool | None = None) -> Iterator[T]:
+def progress(
+    items: Iterable[T], *, total: int | None = None, desc: str = "", enabled: bool | None = None
+) -> Iterator[T]:
     """Wrap ``items`` in a progress bar when ``enabled`` (default: only when stderr is a terminal)."""
     if enabled is None:
         enabled = sys.stderr.isatty()
