@@ -67,9 +67,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from .training import fit
+    from .training.distributed import is_main_process
 
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     result = fit(config, show_progress=args.progress)
+    if not is_main_process():  # under torchrun, rank 0 reports
+        return 0
     metrics = result.metrics
     print(
         f"test accuracy {metrics['test_accuracy']:.4f} on {metrics['rows']['test']} held-out rows "

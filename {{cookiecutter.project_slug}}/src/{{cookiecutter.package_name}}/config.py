@@ -17,7 +17,7 @@ class TrainConfig:
     depth: int = field(default=2, metadata={"help": "number of hidden layers or blocks"})
     dropout: float = field(default=0.1, metadata={"help": "dropout probability"})
     epochs: int = field(default=40, metadata={"help": "passes over the training split"})
-    batch_size: int = field(default=32, metadata={"help": "rows per optimiser step"})
+    batch_size: int = field(default=32, metadata={"help": "rows per optimiser step, over all processes"})
     learning_rate: float = field(default=3e-3, metadata={"help": "Adam learning rate"})
     weight_decay: float = field(default=1e-4, metadata={"help": "AdamW weight decay"})
     val_fraction: float = field(default=0.15, metadata={"help": "share of rows for validation"})
@@ -25,6 +25,7 @@ class TrainConfig:
     seed: int = field(default=0, metadata={"help": "seeds the split, the weights, dropout and shuffling"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
     deterministic: bool = field(default=False, metadata={"help": "use only deterministic kernels"})
+    amp: bool = field(default=False, metadata={"help": "mixed precision (autocast and grad scaling), CUDA only"})
     num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes"})
     resume: str | None = field(default=None, metadata={"help": "checkpoint to resume training from"})
 

@@ -1,19 +1,22 @@
 """Task-independent training: seeding, loss, metrics, the loop, checkpoints, progress."""
 
 from .checkpoint import CheckpointError, load_checkpoint, load_model_state, save_checkpoint
+from .distributed import DistributedContext, distributed, resolve_device
 from .loader import make_loader
-from .loop import TrainResult, evaluate, fit, resolve_device, train_one_epoch
+from .loop import TrainResult, evaluate, fit, train_one_epoch
 from .losses import classification_loss
 from .metrics import accuracy
 from .seed import capture_rng_state, deterministic_mode, restore_rng_state, seed_everything, seed_worker
 
 __all__ = [
     "CheckpointError",
+    "DistributedContext",
     "TrainResult",
     "accuracy",
     "capture_rng_state",
     "classification_loss",
     "deterministic_mode",
+    "distributed",
     "evaluate",
     "fit",
     "load_checkpoint",

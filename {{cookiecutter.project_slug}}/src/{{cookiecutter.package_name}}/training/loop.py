@@ -13,13 +13,15 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Subset
 
 from ..config import TrainConfig
 from ..data import Preprocessor, TabularDataset, load_table, stratified_split
 from ..files import write_json
 from ..models import build_model
 from .checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint, load_model_state, save_checkpoint
+from .distributed import DistributedContext, all_reduce_sum, barrier, distributed
 from .loader import make_loader
 from .losses import classification_loss
 from .metrics import accuracy
@@ -39,62 +41,92 @@ class TrainResult:
     checkpoint_path: Path | None = None
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when present; asking for CUDA where there is none is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device '{name}' requested but no CUDA device is visible")
-    return device
-
-
 def train_one_epoch(
-    model: nn.Module, loader: DataLoader, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device
+    model: nn.Module,
+    loader: DataLoader,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device | str,
+    *,
+    scaler: torch.amp.GradScaler | None = None,
 ) -> float:
-    """One pass over ``loader`` in train mode; returns the mean training loss per row."""
+    """One pass over ``loader`` in train mode; the mean training loss per row.
+
+    With a ``scaler`` the forward pass runs under autocast (mixed precision on CUDA).
+    Under torchrun the mean is over the rows of every process.
+    """
+    device = torch.device(device)
     model.train()
     total, rows = 0.0, 0
     for features, labels in loader:
         features, labels = features.to(device), labels.to(device)
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(features), labels)
-        loss.backward()
-        optimizer.step()
+        with torch.autocast(device.type, enabled=scaler is not None):
+            loss = loss_fn(model(features), labels)
+        if scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
         total += loss.item() * len(labels)
         rows += len(labels)
+    total, rows = all_reduce_sum([total, rows], device)
     return total / max(rows, 1)
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, device: torch.device) -> dict[str, float]:
-    """Loss and accuracy over ``loader`` in eval mode; the model's mode is restored afterwards."""
+def evaluate(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, device: torch.device | str) -> dict[str, float]:
+    """Loss and accuracy over ``loader`` in eval mode; the model's mode is restored afterwards.
+
+    Under torchrun each process scores its shard and the sums are reduced over all of them.
+    """
+    device = torch.device(device)
     was_training = model.training
     model.eval()
     try:
+        loss_sum, correct, rows = 0.0, 0.0, 0
         logits, labels = [], []
         for features, target in loader:
             logits.append(model(features.to(device)))
             labels.append(target.to(device))
-        all_logits, all_labels = torch.cat(logits), torch.cat(labels)
-        return {"loss": loss_fn(all_logits, all_labels).item(), "accuracy": accuracy(all_logits, all_labels)}
+        if logits:
+            all_logits, all_labels = torch.cat(logits), torch.cat(labels)
+            rows = len(all_labels)
+            loss_sum = loss_fn(all_logits, all_labels).item() * rows
+            correct = accuracy(all_logits, all_labels) * rows
+        loss_sum, correct, rows = all_reduce_sum([loss_sum, correct, rows], device)
+        if rows == 0:
+            raise ValueError("cannot evaluate on an empty loader")
+        return {"loss": loss_sum / rows, "accuracy": correct / rows}
     finally:
         model.train(was_training)
 
 
 def fit(config: TrainConfig, *, show_progress: bool | None = None) -> TrainResult:
-    """Train as ``config`` says, writing ``checkpoint.pt`` and ``metrics.json`` to its output_dir."""
-    with deterministic_mode(config.deterministic):
-        return _fit(config, show_progress)
+    """Train as ``config`` says, writing ``checkpoint.pt`` and ``metrics.json`` to its output_dir.
+
+    Started by torchrun, every process runs this: the model is wrapped in
+    DistributedDataParallel, each process takes its share of every global batch of
+    ``batch_size`` rows, and rank 0 alone writes files.
+    """
+    with deterministic_mode(config.deterministic), distributed(config.device) as context:
+        return _fit(config, context, show_progress)
 
 
-def _fit(config: TrainConfig, show_progress: bool | None) -> TrainResult:
+def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool | None) -> TrainResult:
     started = time.perf_counter()
-    device = resolve_device(config.device)
+    device = context.device
+    if config.batch_size % context.world_size:
+        raise ValueError(f"batch_size {config.batch_size} must be divisible by the {context.world_size} processes")
+    if config.amp and device.type != "cuda":
+        raise ValueError(f"mixed precision (amp) needs a CUDA device, this run is on {device}")
+    barrier()  # a checkpoint to resume from is complete before anyone reads it
     resumed = load_checkpoint(config.resume) if config.resume else None
     if resumed is not None:
         config = _resume_config(config, resumed)
-    seed_everything(config.seed)
+    seed_everything(config.seed)  # the same on every process: same split, same initial weights
 
     table = load_table(config.data)
     split = stratified_split(table[Preprocessor().target], config.val_fraction, config.test_fraction, config.seed)
@@ -106,51 +138,73 @@ def _fit(config: TrainConfig, show_progress: bool | None) -> TrainResult:
     for name, rows in (("train", split.train), ("val", split.val), ("test", split.test)):
         part = table.iloc[rows]
         dataset = TabularDataset(preprocessor.transform(part), preprocessor.encode_labels(part[preprocessor.target]))
-        loaders[name] = make_loader(
-            dataset, config.batch_size, shuffle=name == "train", seed=config.seed, num_workers=config.num_workers
-        )
+        if name == "train":
+            loaders[name] = make_loader(
+                dataset,
+                config.batch_size // context.world_size,
+                shuffle=True,
+                seed=config.seed,
+                num_workers=config.num_workers,
+                num_replicas=context.world_size,
+                rank=context.rank,
+            )
+        else:  # every process scores its own rows, without the padding a sampler would add
+            shard = Subset(dataset, range(context.rank, len(dataset), context.world_size))
+            loaders[name] = make_loader(shard, config.batch_size, shuffle=False, seed=config.seed)
 
     model = build_model(config.model, preprocessor.num_features, len(preprocessor.classes), **config.model_options())
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    scaler = torch.amp.GradScaler(device.type) if config.amp else None
     loss_fn = classification_loss()
     start_epoch = 0
     if resumed is not None:
         load_model_state(model, resumed["model_state"])
         optimizer.load_state_dict(resumed["optimizer_state"])
+        if scaler is not None and resumed.get("scaler_state"):
+            scaler.load_state_dict(resumed["scaler_state"])
         restore_rng_state(resumed["rng_state"])
         start_epoch = resumed["epoch"] + 1
+    trained = model
+    if context.enabled:
+        trained = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     output_dir = Path(config.output_dir)
     checkpoint_path = output_dir / CHECKPOINT_NAME
     history: list[dict[str, float]] = list(resumed.get("history", [])) if resumed else []
     epochs = progress(
-        range(start_epoch, config.epochs), total=config.epochs - start_epoch, desc="train", enabled=show_progress
+        range(start_epoch, config.epochs),
+        total=config.epochs - start_epoch,
+        desc="train",
+        enabled=show_progress if context.is_main else False,
     )
     for epoch in epochs:
         loaders["train"].sampler.set_epoch(epoch)
-        train_loss = train_one_epoch(model, loaders["train"], loss_fn, optimizer, device)
+        train_loss = train_one_epoch(trained, loaders["train"], loss_fn, optimizer, device, scaler=scaler)
         val = evaluate(model, loaders["val"], loss_fn, device)
         history.append(
             {"epoch": epoch, "train_loss": train_loss, "val_loss": val["loss"], "val_accuracy": val["accuracy"]}
         )
         if hasattr(epochs, "set_postfix"):
             epochs.set_postfix(loss=f"{train_loss:.3f}", val_acc=f"{val['accuracy']:.3f}")
-        save_checkpoint(
-            {
-                "format_version": FORMAT_VERSION,
-                "model_name": config.model,
-                "model_options": config.model_options(),
-                "model_state": model.state_dict(),
-                "optimizer_state": optimizer.state_dict(),
-                "epoch": epoch,
-                "rng_state": capture_rng_state(),
-                "config": config.to_dict(),
-                "preprocessor": preprocessor.state_dict(),
-                "history": history,
-            },
-            checkpoint_path,
-        )
+        if context.is_main:
+            save_checkpoint(
+                {
+                    "format_version": FORMAT_VERSION,
+                    "model_name": config.model,
+                    "model_options": config.model_options(),
+                    "model_state": model.state_dict(),
+                    "optimizer_state": optimizer.state_dict(),
+                    "scaler_state": scaler.state_dict() if scaler is not None else {},
+                    "epoch": epoch,
+                    "rng_state": capture_rng_state(),
+                    "config": config.to_dict(),
+                    "preprocessor": preprocessor.state_dict(),
+                    "history": history,
+                },
+                checkpoint_path,
+            )
+        barrier()
 
     test = evaluate(model, loaders["test"], loss_fn, device)
     val = evaluate(model, loaders["val"], loss_fn, device)
@@ -163,10 +217,13 @@ def _fit(config: TrainConfig, show_progress: bool | None) -> TrainResult:
         "epochs": config.epochs,
         "model": config.model,
         "seed": config.seed,
+        "processes": context.world_size,
+        "device": str(device),
         "rows": {"train": len(split.train), "val": len(split.val), "test": len(split.test)},
         "seconds": round(time.perf_counter() - started, 3),
     }
-    write_json(metrics, output_dir / METRICS_NAME)
+    if context.is_main:
+        write_json(metrics, output_dir / METRICS_NAME)
     return TrainResult(model, preprocessor, metrics, history, checkpoint_path if checkpoint_path.exists() else None)
 
 
