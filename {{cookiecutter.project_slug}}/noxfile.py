@@ -67,6 +67,13 @@ def integration(session: nox.Session) -> None:
 
 
 @nox.session
+def distributed(session: nox.Session) -> None:
+    """Distributed tier: torchrun with two CPU processes (gloo) learns what one process learns."""
+    install_project(session)
+    pytest(session, "tests/distributed")
+
+
+@nox.session
 def regression(session: nox.Session) -> None:
     """Regression tier: a reference model against the golden set and its stored baseline."""
     install_project(session)

@@ -1,0 +1,117 @@
+"""Scaling out with torchrun (gloo, two CPU processes) does not change what is learned."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import distributed
+
+import {{ cookiecutter.package_name }} as package
+from {{ cookiecutter.package_name }}.config import TrainConfig
+from {{ cookiecutter.package_name }}.data import load_table
+from {{ cookiecutter.package_name }}.inference import Predictor
+from {{ cookiecutter.package_name }}.training import fit, load_checkpoint
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not distributed.is_available(), reason="this torch build has no torch.distributed"),
+]
+
+# Dropout off: each process would draw its own masks. Batch 32 = 2 processes x 16 rows.
+SETTINGS = {"epochs": 3, "dropout": 0.0, "batch_size": 32, "seed": 0, "device": "cpu"}
+CRASH_SCRIPT = """
+import os, sys
+from PACKAGE.config import TrainConfig
+from PACKAGE.training import loop
+
+real_epoch = loop.train_one_epoch
+
+def epoch_that_fails_on_rank_1(*args, **kwargs):
+    if os.environ["RANK"] == "1":
+        raise RuntimeError("injected failure in rank 1")
+    return real_epoch(*args, **kwargs)
+
+loop.train_one_epoch = epoch_that_fails_on_rank_1
+loop.fit(TrainConfig(output_dir=sys.argv[1], device="cpu", epochs=200))
+"""
+
+
+def torchrun(*args: str, cwd: Path, timeout: float) -> subprocess.CompletedProcess:
+    """``torchrun --standalone --nproc-per-node=2`` (local rendezvous on a free port) in its own
+    process group, killed whole if it outlives ``timeout``: no hang, no leftover process."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", *args]
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        pytest.fail(f"`{' '.join(command)}` still running after {timeout} s: a rank is hanging")
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The same training, once in one process and once with torchrun on two."""
+    root = tmp_path_factory.mktemp("ddp")
+    fit(TrainConfig(output_dir=str(root / "single"), **SETTINGS), show_progress=False)
+    options = [f"--{name.replace('_', '-')}={value}" for name, value in SETTINGS.items()]
+    result = torchrun("-m", package.__name__, "train", f"--output-dir={root / 'ddp'}", *options, cwd=root, timeout=180)
+    assert result.returncode == 0, f"torchrun failed:\n{result.stderr[-4000:]}"
+    return {"single": root / "single", "ddp": root / "ddp"}
+
+
+def test_two_processes_learn_the_same_weights_as_one(runs: dict[str, Path]) -> None:
+    metrics = json.loads((runs["ddp"] / "metrics.json").read_text())
+    assert metrics["processes"] == 2, metrics
+    single = load_checkpoint(runs["single"] / "checkpoint.pt")["model_state"]
+    ddp = load_checkpoint(runs["ddp"] / "checkpoint.pt")["model_state"]
+    assert single.keys() == ddp.keys()
+    for name, weights in single.items():
+        torch.testing.assert_close(
+            ddp[name], weights, rtol=0, atol=1e-5, msg=lambda m, n=name: f"{n} differs after DDP training: {m}"
+        )
+
+
+def test_metrics_are_reduced_over_both_processes(runs: dict[str, Path]) -> None:
+    single = json.loads((runs["single"] / "metrics.json").read_text())
+    ddp = json.loads((runs["ddp"] / "metrics.json").read_text())
+    for key in ("train_loss", "val_loss", "val_accuracy", "test_accuracy"):
+        assert ddp[key] == pytest.approx(single[key], abs=1e-4), f"{key}: {ddp[key]} under DDP, {single[key]} alone"
+
+
+def test_checkpoint_written_under_ddp_serves_in_one_process(runs: dict[str, Path]) -> None:
+    table = load_table()
+    from_ddp = Predictor.from_checkpoint(runs["ddp"] / "checkpoint.pt").predict_proba(table)
+    from_single = Predictor.from_checkpoint(runs["single"] / "checkpoint.pt").predict_proba(table)
+    np.testing.assert_allclose(from_ddp, from_single, atol=1e-5, err_msg="DDP checkpoint predicts differently")
+
+
+def test_a_crash_in_one_rank_fails_the_run_instead_of_hanging(tmp_path: Path) -> None:
+    script = tmp_path / "crash.py"
+    script.write_text(CRASH_SCRIPT.replace("PACKAGE", package.__name__))
+    result = torchrun(str(script), str(tmp_path / "out"), cwd=tmp_path, timeout=90)
+    assert result.returncode != 0, "torchrun reported success although rank 1 raised"
+    assert "injected failure in rank 1" in result.stderr, result.stderr[-3000:]
+    assert not (tmp_path / "out" / "metrics.json").exists(), "a failed run wrote its metrics"
