@@ -7,8 +7,10 @@ with local find-links (a wheel folder), they are handed to uv explicitly.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -80,6 +82,69 @@ def bake(output_dir: Path, **answers: str) -> Path:
     """Generate a project with the given answers (defaults elsewhere); return its folder."""
     output_dir.mkdir(parents=True, exist_ok=True)
     return Path(cookiecutter(str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(output_dir)))
+
+
+SOURCE = TEMPLATE / "{{cookiecutter.project_slug}}"
+# Files whose name is conditional, and when they are generated.
+CONDITIONAL_FILES = {
+    ".github/workflows/ci.yml": lambda answers: answers["ci"] == "github",
+    ".github/workflows/gpu.yml": lambda answers: answers["ci"] == "github",
+    ".gitlab-ci.yml": lambda answers: answers["ci"] == "gitlab",
+    "LICENSE": lambda answers: answers["license"] != "Proprietary",
+}
+# Tags that must never reach a generated file. GitHub expressions (`${{ ... }}`) stay in workflows.
+TEMPLATE_TAG = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")
+CHOICES = {name: value for name, value in DEFAULTS.items() if isinstance(value, list) and not name.startswith("_")}
+
+
+def files_of(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+
+
+def expected_files(package_name: str, **answers: str) -> set[str]:
+    """The files a bake with these answers must hold: the template's, renamed and filtered."""
+    answers = {name: (value[0] if isinstance(value, list) else value) for name, value in DEFAULTS.items()} | answers
+    expected = set()
+    for name in files_of(SOURCE):
+        name = name.replace("{{cookiecutter.package_name}}", package_name)
+        if "{%" in name:
+            plain = re.sub(r"\{%.*?%\}", "", name)
+            assert plain in CONDITIONAL_FILES, f"conditional file {name} missing from CONDITIONAL_FILES"
+            if not CONDITIONAL_FILES[plain](answers):
+                continue
+            name = plain
+        expected.add(name)
+    return expected
+
+
+def unrendered_tags(project: Path) -> list[str]:
+    """Every line of a generated file that still holds a template tag."""
+    found = []
+    for path in sorted(project.rglob("*")):
+        if not path.is_file():
+            continue
+        text = path.read_text(errors="replace")
+        if ".github" in path.parts:
+            text = re.sub(r"\$\{\{.*?\}\}", "", text)
+        for number, line in enumerate(text.splitlines(), 1):
+            if TEMPLATE_TAG.search(line):
+                found.append(f"{path.relative_to(project)}:{number}: {line.strip()}")
+    return found
+
+
+def pairwise(choices: dict[str, list[str]]) -> list[dict[str, str]]:
+    """A small set of combinations holding every pair of values of every two options."""
+    names = list(choices)
+    uncovered = {((a, x), (b, y)) for a, b in itertools.combinations(names, 2) for x in choices[a] for y in choices[b]}
+    combinations = []
+    while uncovered:
+        best = max(
+            (dict(zip(names, values, strict=True)) for values in itertools.product(*choices.values())),
+            key=lambda c: sum(((a, c[a]), (b, c[b])) in uncovered for a, b in itertools.combinations(names, 2)),
+        )
+        uncovered -= {((a, best[a]), (b, best[b])) for a, b in itertools.combinations(names, 2)}
+        combinations.append(best)
+    return combinations
 
 
 def git_init(project: Path) -> None:

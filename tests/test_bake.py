@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from pathlib import Path
 
 import pytest
 import tomllib
-from conftest import TEMPLATE, bake
+from conftest import bake, expected_files, files_of, unrendered_tags
 from cookiecutter.exceptions import FailedHookException
 
-SOURCE = TEMPLATE / "{{cookiecutter.project_slug}}"
 SHARED_TABLE_SHA256 = "f204db2c753b0937caac3cb35258562c14f073e4bbc76be24b4c51ce22767a93"
-# Tags that must never reach a generated file. GitHub expressions (`${{ ... }}`) are allowed
-# in workflows, where they belong.
-JINJA = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")
-
-
-def files_of(root: Path) -> set[str]:
-    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
-
-
-def expected_files(package_name: str) -> set[str]:
-    """Every file of the template folder, with the package folder renamed."""
-    return {name.replace("{{cookiecutter.package_name}}", package_name) for name in files_of(SOURCE)}
-
 
 KEY_FILES = [
     "pyproject.toml",
@@ -62,17 +47,7 @@ def test_default_bake_has_exactly_the_template_files(tmp_path: Path) -> None:
 
 
 def test_no_template_tag_survives_in_any_generated_file(tmp_path: Path) -> None:
-    project = bake(tmp_path, project_name="Tag Check")
-    leftovers = []
-    for path in project.rglob("*"):
-        if not path.is_file():
-            continue
-        text = path.read_text(errors="replace")
-        if ".github" in path.parts:
-            text = re.sub(r"\$\{\{.*?\}\}", "", text)  # GitHub expressions stay
-        for number, line in enumerate(text.splitlines(), 1):
-            if JINJA.search(line):
-                leftovers.append(f"{path.relative_to(project)}:{number}: {line.strip()}")
+    leftovers = unrendered_tags(bake(tmp_path, project_name="Tag Check"))
     assert not leftovers, "unrendered template tags:\n" + "\n".join(leftovers)
 
 
