@@ -33,14 +33,14 @@ def stratified_split(labels, val_fraction: float, test_fraction: float, seed: in
     parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
     for label in sorted(set(labels.tolist()), key=str):
         rows = rng.permutation(np.flatnonzero(labels == label))
-        n_test = _share(len(rows), test_fraction)
-        n_val = _share(len(rows) - n_test, val_fraction / (1 - test_fraction))
+        n_test = _share(len(rows), test_fraction, keep=2)  # one row each for val and train
+        n_val = _share(len(rows) - n_test, val_fraction / (1 - test_fraction), keep=1)  # one for train
         parts["test"].append(rows[:n_test])
         parts["val"].append(rows[n_test : n_test + n_val])
         parts["train"].append(rows[n_test + n_val :])
     return Split(**{name: np.sort(np.concatenate(chunks)) for name, chunks in parts.items()})
 
 
-def _share(n: int, fraction: float) -> int:
-    """Rows of ``n`` that go to a part of ``fraction``: at least one while two stay behind."""
-    return min(max(round(n * fraction), 1), max(n - 2, 0))
+def _share(n: int, fraction: float, keep: int) -> int:
+    """Rows of ``n`` that go to a part of ``fraction``: at least one while ``keep`` stay behind."""
+    return min(max(round(n * fraction), 1), max(n - keep, 0))

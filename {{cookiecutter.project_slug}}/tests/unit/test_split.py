@@ -1,0 +1,120 @@
+"""The train/validation/test split: deterministic per seed, disjoint, complete, stratified."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from {{ cookiecutter.package_name }}.data import Split, stratified_split
+from {{ cookiecutter.package_name }}.data.schema import TARGET
+
+VAL, TEST = 0.15, 0.15
+PARTS = ("train", "val", "test")
+
+
+def assert_partition(split: Split, rows: int) -> None:
+    """Every row in exactly one part."""
+    seen = np.concatenate([getattr(split, part) for part in PARTS])
+    counts = Counter(seen.tolist())
+    repeated = sorted(row for row, n in counts.items() if n > 1)
+    assert not repeated, f"rows in more than one part: {repeated[:10]}"
+    missing = sorted(set(range(rows)) - set(counts))
+    assert not missing, f"rows in no part: {missing[:10]}"
+    assert len(seen) == rows, f"{len(seen)} row positions for {rows} rows"
+
+
+def test_same_seed_gives_the_same_split(embedded_table):
+    first = stratified_split(embedded_table[TARGET], VAL, TEST, seed=3)
+    second = stratified_split(embedded_table[TARGET], VAL, TEST, seed=3)
+    for part in PARTS:
+        assert np.array_equal(getattr(first, part), getattr(second, part)), f"{part} differs between two calls"
+
+
+def test_another_seed_gives_another_split(embedded_table):
+    first = stratified_split(embedded_table[TARGET], VAL, TEST, seed=0)
+    second = stratified_split(embedded_table[TARGET], VAL, TEST, seed=1)
+    assert not np.array_equal(first.test, second.test), "seeds 0 and 1 give the same test rows: the seed is ignored"
+
+
+def test_split_does_not_depend_on_the_global_random_state(embedded_table):
+    np.random.seed(123)
+    first = stratified_split(embedded_table[TARGET], VAL, TEST, seed=0)
+    np.random.seed(456)
+    second = stratified_split(embedded_table[TARGET], VAL, TEST, seed=0)
+    assert np.array_equal(first.train, second.train), "the split changed with numpy's global seed"
+
+
+def test_parts_are_disjoint_and_cover_every_row(embedded_table, split):
+    assert_partition(split, len(embedded_table))
+
+
+def test_part_sizes_follow_the_fractions(embedded_table, split):
+    rows = len(embedded_table)
+    for part, fraction in (("val", VAL), ("test", TEST), ("train", 1 - VAL - TEST)):
+        share = len(getattr(split, part)) / rows
+        assert share == pytest.approx(fraction, abs=0.02), f"{part} holds {share:.3f} of the rows, asked {fraction}"
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_every_part_keeps_the_class_proportions(embedded_table, seed):
+    labels = embedded_table[TARGET].to_numpy()
+    split = stratified_split(labels, VAL, TEST, seed)
+    overall = Counter(labels.tolist())
+    for part in PARTS:
+        rows = getattr(split, part)
+        counts = Counter(labels[rows].tolist())
+        for label, total in overall.items():
+            expected = total / len(labels) * len(rows)
+            # Rounding each class's share can move a part by about a row per class, never more.
+            assert abs(counts[label] - expected) <= 1.5, (
+                f"seed {seed}: {part} has {counts[label]} '{label}' rows, proportional share is {expected:.1f}"
+            )
+
+
+def test_positions_are_sorted_integer_arrays(split):
+    for part in PARTS:
+        rows = getattr(split, part)
+        assert rows.dtype.kind == "i", f"{part} positions have dtype {rows.dtype}"
+        assert np.all(np.diff(rows) > 0), f"{part} positions are not sorted"
+
+
+@pytest.mark.parametrize(
+    ("val", "test"), [(0.0, 0.2), (0.2, 0.0), (0.5, 0.5), (1.2, 0.1), (-0.1, 0.2)], ids=str
+)
+def test_impossible_fractions_are_refused(val, test):
+    with pytest.raises(ValueError, match="must be in"):
+        stratified_split(["a", "b", "c"] * 5, val, test, seed=0)
+
+
+def test_empty_labels_are_refused():
+    with pytest.raises(ValueError, match="non-empty"):
+        stratified_split([], VAL, TEST, seed=0)
+
+
+@st.composite
+def label_sets(draw):
+    """Class sizes from 3 rows up, in a shuffled order, with fractions and a seed."""
+    sizes = draw(st.lists(st.integers(3, 60), min_size=1, max_size=4))
+    labels = [f"class{i}" for i, size in enumerate(sizes) for _ in range(size)]
+    labels = draw(st.permutations(labels))
+    val = draw(st.floats(0.05, 0.4))
+    test = draw(st.floats(0.05, 0.4))
+    return np.array(labels), val, test, draw(st.integers(0, 2**32 - 1))
+
+
+@settings(max_examples=60, deadline=None)
+@given(label_sets())
+def test_any_split_is_a_deterministic_partition_with_every_class_in_every_part(case):
+    labels, val, test, seed = case
+    split = stratified_split(labels, val, test, seed)
+    assert_partition(split, len(labels))
+    again = stratified_split(labels, val, test, seed)
+    assert all(np.array_equal(getattr(split, p), getattr(again, p)) for p in PARTS), "not deterministic"
+    for label, size in Counter(labels.tolist()).items():
+        for part in PARTS:
+            present = int(np.sum(labels[getattr(split, part)] == label))
+            assert present >= 1, f"class '{label}' ({size} rows) has no row in {part} (val={val}, test={test})"
