@@ -1,0 +1,110 @@
+"""Fixtures for every tier: seeding, the device, tiny data from the embedded table, tiny models.
+
+``model_name`` is parametrised over the model registry: a test that asks for it (or for
+``tiny_model``) runs once per registered model, so registering a model enrols it in every
+contract test. The ML assertions themselves live in the package, in ``testing.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from {{ cookiecutter.package_name }}.config import TrainConfig
+from {{ cookiecutter.package_name }}.data import Preprocessor, Split, load_table, stratified_split
+from {{ cookiecutter.package_name }}.data.schema import TARGET
+from {{ cookiecutter.package_name }}.models import available_models, build_model
+from {{ cookiecutter.package_name }}.training.seed import capture_rng_state, restore_rng_state, seed_everything
+
+SEED = 0
+# Small enough that a forward and backward pass takes a millisecond.
+TINY_MODEL_OPTIONS = {"hidden_size": 16, "depth": 2}
+# Rows of each class in the tiny table (drawn from the training split).
+TINY_ROWS_PER_CLASS = 8
+
+
+@pytest.fixture(autouse=True)
+def seed() -> Iterator[int]:
+    """Seed python, numpy and torch before each test; give the global generators back after."""
+    state = capture_rng_state()
+    seed_everything(SEED)
+    yield SEED
+    restore_rng_state(state)
+
+
+@pytest.fixture(scope="session")
+def device() -> torch.device:
+    """CUDA when a GPU is visible, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+# -- data --------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def embedded_table() -> pd.DataFrame:
+    """The embedded table, read and validated once. Do not modify it: ask for ``table``."""
+    return load_table()
+
+
+@pytest.fixture
+def table(embedded_table: pd.DataFrame) -> pd.DataFrame:
+    """A copy of the embedded table that a test may change."""
+    return embedded_table.copy()
+
+
+@pytest.fixture(scope="session")
+def split(embedded_table: pd.DataFrame) -> Split:
+    """The default train/validation/test split of the embedded table."""
+    config = TrainConfig()
+    return stratified_split(embedded_table[TARGET], config.val_fraction, config.test_fraction, SEED)
+
+
+@pytest.fixture(scope="session")
+def preprocessor(embedded_table: pd.DataFrame, split: Split) -> Preprocessor:
+    """Preprocessing fitted on the training split. Shared: do not refit it."""
+    return Preprocessor().fit(embedded_table.iloc[split.train])
+
+
+@pytest.fixture
+def tiny_table(embedded_table: pd.DataFrame, split: Split) -> pd.DataFrame:
+    """A few raw training rows of every class, in table order (some have missing values)."""
+    train = embedded_table.iloc[split.train]
+    return train.groupby(TARGET, group_keys=False).head(TINY_ROWS_PER_CLASS).reset_index(drop=True)
+
+
+@pytest.fixture
+def tiny_batch(
+    tiny_table: pd.DataFrame, preprocessor: Preprocessor, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(features, labels) of the tiny table, preprocessed, on ``device``."""
+    features = torch.tensor(preprocessor.transform(tiny_table), device=device)
+    labels = torch.tensor(preprocessor.encode_labels(tiny_table[TARGET]), device=device)
+    return features, labels
+
+
+# -- models ------------------------------------------------------------------------------
+@pytest.fixture(params=available_models())
+def model_name(request: pytest.FixtureRequest) -> str:
+    """Every registered model in turn; the test id is the model's name."""
+    return request.param
+
+
+@pytest.fixture
+def make_model(preprocessor: Preprocessor, device: torch.device) -> Callable[..., nn.Module]:
+    """``make_model(name, **options)``: a tiny registered model sized for the embedded data, on ``device``."""
+
+    def make(name: str, **options) -> nn.Module:
+        options = {**TINY_MODEL_OPTIONS, **options}
+        model = build_model(name, preprocessor.num_features, len(preprocessor.classes), **options)
+        return model.to(device)
+
+    return make
+
+
+@pytest.fixture
+def tiny_model(model_name: str, make_model: Callable[..., nn.Module]) -> nn.Module:
+    """A freshly initialised tiny instance of each registered model (built with the test's seed)."""
+    return make_model(model_name)

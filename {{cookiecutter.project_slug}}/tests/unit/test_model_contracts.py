@@ -1,0 +1,116 @@
+"""Contracts every registered model keeps. Each test runs once per model in the registry."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from {{ cookiecutter.package_name }}.models import available_models, build_model, register_model
+from {{ cookiecutter.package_name }}.testing import (
+    assert_batch_independent,
+    assert_eval_deterministic,
+    assert_finite,
+    assert_gradients_flow,
+    assert_logits_shape,
+    assert_returns_logits,
+    assert_seed_reproducible,
+    assert_step_updates_every_parameter,
+    assert_train_stochastic,
+)
+from {{ cookiecutter.package_name }}.training import classification_loss, seed_everything, train_one_epoch
+
+
+@pytest.mark.parametrize("batch_size", [2, 5, 24])
+def test_output_is_one_row_of_class_scores_per_input_row(tiny_model, tiny_batch, preprocessor, batch_size):
+    features, _ = tiny_batch
+    for training in (True, False):
+        tiny_model.train(training)
+        with torch.no_grad():
+            logits = tiny_model(features[:batch_size])
+        assert_logits_shape(logits, batch_size, len(preprocessor.classes))
+
+
+def test_a_single_row_can_be_scored_in_eval_mode(tiny_model, tiny_batch, preprocessor):
+    features, _ = tiny_batch
+    tiny_model.eval()
+    with torch.no_grad():
+        logits = tiny_model(features[:1])
+    assert_logits_shape(logits, 1, len(preprocessor.classes))
+    assert_finite(logits, "logits of a single row")
+
+
+def test_outputs_are_finite(tiny_model, tiny_batch):
+    features, _ = tiny_batch
+    for training in (True, False):
+        tiny_model.train(training)
+        with torch.no_grad():
+            assert_finite(tiny_model(features), f"logits in {'train' if training else 'eval'} mode")
+
+
+def test_outputs_are_finite_for_extreme_inputs(tiny_model, tiny_batch):
+    features, _ = tiny_batch
+    tiny_model.eval()
+    with torch.no_grad():
+        assert_finite(tiny_model(features * 1e3), "logits for inputs a thousand standard deviations out")
+
+
+def test_every_parameter_receives_a_finite_nonzero_gradient(tiny_model, tiny_batch):
+    features, labels = tiny_batch
+    assert_gradients_flow(tiny_model, features, labels)
+
+
+def test_one_optimiser_step_changes_every_parameter(tiny_model, tiny_batch):
+    features, labels = tiny_batch
+    optimizer = torch.optim.AdamW(tiny_model.parameters(), lr=1e-3)
+    assert_step_updates_every_parameter(tiny_model, optimizer, features, labels)
+
+
+def test_model_returns_logits_not_probabilities(tiny_model, tiny_batch):
+    features, _ = tiny_batch
+    assert_returns_logits(tiny_model, features)
+
+
+def test_eval_mode_is_deterministic(model_name, make_model, tiny_batch):
+    features, _ = tiny_batch
+    assert_eval_deterministic(make_model(model_name, dropout=0.5), features)
+
+
+def test_train_mode_is_stochastic_when_built_with_dropout(model_name, make_model, tiny_batch):
+    features, _ = tiny_batch
+    assert_train_stochastic(make_model(model_name, dropout=0.5), features)
+
+
+@pytest.mark.parametrize("row", [0, 13])
+def test_rows_of_a_batch_are_independent_in_eval_mode(tiny_model, tiny_batch, row):
+    features, labels = tiny_batch
+    # Leave train-mode statistics (batch-norm running averages) in a realistic state first.
+    train_one_epoch(tiny_model, [(features, labels)] * 3, classification_loss(), torch.optim.SGD(
+        tiny_model.parameters(), lr=1e-2), features.device)
+    assert_batch_independent(tiny_model, features, index=row)
+
+
+def test_same_seed_gives_same_weights_and_outputs_and_another_seed_does_not(model_name, make_model, tiny_batch):
+    features, labels = tiny_batch
+
+    def run(seed: int) -> torch.nn.Module:
+        seed_everything(seed)
+        model = make_model(model_name, dropout=0.3)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+        train_one_epoch(model, [(features, labels)] * 3, classification_loss(), optimizer, features.device)
+        return model
+
+    assert_seed_reproducible(run, features)
+
+
+def test_building_an_unknown_model_names_the_registered_ones():
+    with pytest.raises(ValueError, match="unknown model 'no-such-model'") as raised:
+        build_model("no-such-model", in_features=4, num_classes=3)
+    for name in available_models():
+        assert name in str(raised.value), f"'{name}' missing from the error message: {raised.value}"
+
+
+def test_a_name_cannot_be_registered_twice():
+    name = available_models()[0]
+    with pytest.raises(ValueError, match=f"'{name}' is already registered"):
+        register_model(name)(torch.nn.Identity)
+    assert available_models().count(name) == 1
