@@ -47,6 +47,9 @@ def subprocess_env() -> dict[str, str]:
     env["UV_CONSTRAINT"] = str(CONSTRAINTS)
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    for role in ("AUTHOR", "COMMITTER"):  # commits in throwaway repositories, whatever git's config
+        env[f"GIT_{role}_NAME"] = "Template Tests"
+        env[f"GIT_{role}_EMAIL"] = "template-tests@example.com"
     find_links = pip_find_links()
     if find_links:
         env["UV_FIND_LINKS"] = find_links.replace(" ", ",")
