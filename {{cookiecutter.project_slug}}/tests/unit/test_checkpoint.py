@@ -1,0 +1,177 @@
+"""Checkpoint files: exact round trip, strict keys, clear errors, weights-only loading, atomic writes."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from {{ cookiecutter.package_name }}.files import write_text
+from {{ cookiecutter.package_name }}.testing import assert_checkpoint_round_trip
+from {{ cookiecutter.package_name }}.training import (
+    CheckpointError,
+    capture_rng_state,
+    load_checkpoint,
+    load_model_state,
+    save_checkpoint,
+)
+from {{ cookiecutter.package_name }}.training.checkpoint import FORMAT_VERSION, REQUIRED_KEYS
+
+
+def payload_for(model: torch.nn.Module, **changes) -> dict:
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "model_name": "test",
+        "model_options": {"hidden_size": 16},
+        "model_state": model.state_dict(),
+        "optimizer_state": {},
+        "epoch": 0,
+        "rng_state": capture_rng_state(),
+        "config": {"seed": 0},
+        "preprocessor": {},
+    }
+    payload.update(changes)
+    return payload
+
+
+class MakeDirectoryWhenUnpickled:
+    """Unpickling this runs ``os.mkdir(path)``: a harmless stand-in for arbitrary code."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return os.mkdir, (self.path,)
+
+
+def test_save_then_load_restores_weights_and_outputs_exactly(model_name, make_model, tiny_batch, tmp_path):
+    features, labels = tiny_batch
+    model = make_model(model_name)
+    # Train a little so the weights and the batch-norm statistics are not the initial ones.
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    for _ in range(3):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(features), labels).backward()
+        optimizer.step()
+    assert_checkpoint_round_trip(model, lambda: make_model(model_name), features, tmp_path / "checkpoint.pt")
+
+
+def test_missing_weights_are_refused_naming_the_keys(tiny_model):
+    state = tiny_model.state_dict()
+    dropped = next(iter(state))
+    del state[dropped]
+    with pytest.raises(CheckpointError, match=rf"missing keys \['{dropped}'\]"):
+        load_model_state(tiny_model, state)
+
+
+def test_unexpected_weights_are_refused_naming_the_keys(tiny_model):
+    state = tiny_model.state_dict()
+    state["extra_head.weight"] = torch.zeros(3, 3)
+    with pytest.raises(CheckpointError, match=r"unexpected keys \['extra_head.weight'\]"):
+        load_model_state(tiny_model, state)
+
+
+def test_weights_of_another_shape_are_refused(model_name, make_model):
+    wider = make_model(model_name, hidden_size=24).state_dict()
+    with pytest.raises(CheckpointError, match="does not match"):
+        load_model_state(make_model(model_name, hidden_size=16), wider)
+
+
+def test_a_truncated_file_is_a_checkpoint_error(tiny_model, tmp_path):
+    path = save_checkpoint(payload_for(tiny_model), tmp_path / "checkpoint.pt")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"not a checkpoint at all", b"this is not a checkpoint", b"PK\x03\x04 half a zip"],
+    ids=["empty", "text", "text-starting-with-a-pickle-opcode", "broken-zip"],
+)
+def test_a_corrupt_file_is_a_checkpoint_error(tmp_path, content):
+    path = tmp_path / "checkpoint.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=r"checkpoint\.pt"):
+        load_checkpoint(path)
+
+
+@settings(max_examples=50, deadline=None)
+@given(content=st.binary(max_size=64))
+def test_any_bytes_that_are_not_a_checkpoint_give_a_checkpoint_error(tmp_path_factory, content):
+    path = tmp_path_factory.mktemp("corrupt") / "checkpoint.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=r"checkpoint\.pt") as raised:
+        load_checkpoint(path)
+    assert "\n" not in str(raised.value), f"a multi-line error: {raised.value!r}"
+
+
+def test_a_missing_file_is_a_checkpoint_error(tmp_path):
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        load_checkpoint(tmp_path / "absent.pt")
+
+
+@pytest.mark.parametrize("key", sorted(REQUIRED_KEYS))
+def test_a_payload_without_a_required_entry_is_refused_naming_it(tiny_model, tmp_path, key):
+    payload = payload_for(tiny_model)
+    del payload[key]
+    path = tmp_path / "checkpoint.pt"
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match=key):
+        load_checkpoint(path)
+    with pytest.raises(CheckpointError, match=key):
+        save_checkpoint(payload, tmp_path / "other.pt")
+
+
+def test_another_format_version_is_refused(tiny_model, tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    torch.save(payload_for(tiny_model, format_version=FORMAT_VERSION + 1), path)
+    with pytest.raises(CheckpointError, match="format"):
+        load_checkpoint(path)
+
+
+def test_a_file_that_holds_no_dict_is_refused(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    torch.save([torch.zeros(2)], path)
+    with pytest.raises(CheckpointError, match="expected a dict"):
+        load_checkpoint(path)
+
+
+def test_loading_is_weights_only_so_pickled_code_never_runs(tiny_model, tmp_path):
+    marker = tmp_path / "code-ran"
+    path = tmp_path / "checkpoint.pt"
+    torch.save(payload_for(tiny_model, config=MakeDirectoryWhenUnpickled(str(marker))), path)
+    with pytest.raises(CheckpointError, match="posix.mkdir|os.mkdir|mkdir") as raised:
+        load_checkpoint(path)
+    assert not marker.exists(), "loading the checkpoint ran pickled code: torch.load without weights_only=True"
+    assert "\n" not in str(raised.value), f"a multi-line error: {raised.value!r}"
+
+
+def test_a_successful_save_leaves_only_the_checkpoint(tiny_model, tmp_path):
+    save_checkpoint(payload_for(tiny_model), tmp_path / "checkpoint.pt")
+    save_checkpoint(payload_for(tiny_model, epoch=1), tmp_path / "checkpoint.pt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 1
+
+
+def test_a_failed_save_keeps_the_previous_checkpoint_and_leaves_no_temporary_file(tiny_model, tmp_path):
+    path = save_checkpoint(payload_for(tiny_model, epoch=1), tmp_path / "checkpoint.pt")
+    before = path.read_bytes()
+    unpicklable = payload_for(tiny_model, epoch=2, config={"callback": lambda: None})
+    with pytest.raises(Exception, match="pickle|lambda|local object"):
+        save_checkpoint(unpicklable, path)
+    assert path.read_bytes() == before, "a failed save changed the previous checkpoint (not written atomically)"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"], "a temporary file was left behind"
+    assert load_checkpoint(path)["epoch"] == 1
+
+
+def test_text_files_are_written_atomically_too(tmp_path):
+    path = tmp_path / "metrics.json"
+    write_text("old", path)
+    with pytest.raises(TypeError):
+        write_text(None, path)  # type: ignore[arg-type]
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
