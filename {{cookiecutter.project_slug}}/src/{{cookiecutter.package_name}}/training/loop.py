@@ -230,7 +230,7 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
 def _resume_config(config: TrainConfig, checkpoint: dict[str, Any]) -> TrainConfig:
     """Continue the stored run: its settings, with this run's epochs, output folder and device."""
     stored = TrainConfig.from_dict(checkpoint["config"])
-    if checkpoint["epoch"] + 1 > config.epochs:
+    if checkpoint["epoch"] + 1 >= config.epochs:
         raise CheckpointError(
             f"checkpoint already holds {checkpoint['epoch'] + 1} epochs; ask for more than that with --epochs"
         )

@@ -1,0 +1,47 @@
+"""Resuming from a checkpoint continues the run exactly: k epochs + resume == the same run straight through."""
+
+from __future__ import annotations
+
+import pytest
+
+from {{ cookiecutter.package_name }}.config import TrainConfig
+from {{ cookiecutter.package_name }}.testing import assert_state_dicts_equal
+from {{ cookiecutter.package_name }}.training import CheckpointError, fit, load_checkpoint
+
+pytestmark = pytest.mark.slow
+
+EPOCHS, STOP_AFTER = 4, 2
+
+
+def config(model_name: str, output_dir, **changes) -> TrainConfig:
+    # Dropout on for every model, so that the random state has to be restored as well.
+    settings = {"model": model_name, "dropout": 0.2, "seed": 3, "device": "cpu", "output_dir": str(output_dir)}
+    return TrainConfig(**{**settings, **changes})
+
+
+def test_stopping_and_resuming_gives_the_weights_of_an_uninterrupted_run(model_name, tmp_path):
+    straight = fit(config(model_name, tmp_path / "straight", epochs=EPOCHS))
+    first = fit(config(model_name, tmp_path / "first", epochs=STOP_AFTER))
+    resumed = fit(config(model_name, tmp_path / "resumed", epochs=EPOCHS, resume=str(first.checkpoint_path)))
+    assert_state_dicts_equal(
+        straight.model.state_dict(), resumed.model.state_dict(),
+        f"weights after {EPOCHS} epochs straight vs {STOP_AFTER} + resume",
+    )
+    straight_optimizer = load_checkpoint(straight.checkpoint_path)["optimizer_state"]["state"]
+    resumed_optimizer = load_checkpoint(resumed.checkpoint_path)["optimizer_state"]["state"]
+    for index, state in straight_optimizer.items():
+        assert_state_dicts_equal(state, resumed_optimizer[index], f"optimizer state of parameter {index}")
+    assert resumed.history == straight.history, "the loss history of the resumed run differs"
+
+
+def test_resuming_keeps_the_stored_settings(model_name, tmp_path):
+    first = fit(config(model_name, tmp_path / "first", epochs=1))
+    resumed = fit(config("mlp", tmp_path / "resumed", epochs=2, seed=99, resume=str(first.checkpoint_path)))
+    stored = load_checkpoint(resumed.checkpoint_path)["config"]
+    assert (stored["model"], stored["seed"]) == (model_name, 3), f"resumed run changed its settings: {stored}"
+
+
+def test_resuming_a_run_that_already_has_the_epochs_is_an_error(tmp_path):
+    first = fit(config("mlp", tmp_path / "first", epochs=2))
+    with pytest.raises(CheckpointError, match="already holds 2 epochs"):
+        fit(config("mlp", tmp_path / "again", epochs=2, resume=str(first.checkpoint_path)))
