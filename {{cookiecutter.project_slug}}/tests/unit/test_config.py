@@ -1,0 +1,47 @@
+"""The typed training configuration: defaults that work, bad values refused together."""
+
+from __future__ import annotations
+
+import pytest
+
+from {{ cookiecutter.package_name }}.config import TrainConfig
+from {{ cookiecutter.package_name }}.models import available_models, build_model
+
+
+def test_defaults_are_valid_and_name_a_registered_model():
+    config = TrainConfig()
+    assert config.model in available_models()
+
+
+def test_every_registered_model_accepts_the_config_options(model_name):
+    build_model(model_name, in_features=5, num_classes=3, **TrainConfig(model=model_name).model_options())
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"model": "no-such-model"}, "not registered"),
+        ({"epochs": 0}, "epochs must be at least 1"),
+        ({"batch_size": -1}, "batch_size must be at least 1"),
+        ({"dropout": 1.0}, "dropout"),
+        ({"learning_rate": 0.0}, "learning_rate"),
+        ({"weight_decay": -1e-3}, "weight_decay"),
+        ({"val_fraction": 0.6, "test_fraction": 0.5}, "val_fraction and test_fraction"),
+        ({"num_workers": -1}, "num_workers"),
+        ({"device": "tpu"}, "device"),
+    ],
+    ids=lambda value: "-".join(value) if isinstance(value, dict) else None,
+)
+def test_an_invalid_setting_is_refused_naming_it(changes, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**changes)
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(ValueError, match="epochs.*batch_size"):
+        TrainConfig(epochs=0, batch_size=0)
+
+
+def test_config_round_trips_through_a_dict_and_ignores_unknown_keys():
+    config = TrainConfig(epochs=3, seed=9, model=available_models()[-1])
+    assert TrainConfig.from_dict({**config.to_dict(), "from_a_newer_version": 1}) == config

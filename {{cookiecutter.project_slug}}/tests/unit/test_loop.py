@@ -1,0 +1,126 @@
+"""The pieces of the training loop: one epoch of steps, validation, the seeded loader."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from {{ cookiecutter.package_name }}.data import TabularDataset
+from {{ cookiecutter.package_name }}.data.schema import TARGET
+from {{ cookiecutter.package_name }}.testing import assert_model_unchanged
+from {{ cookiecutter.package_name }}.training import (
+    accuracy,
+    classification_loss,
+    evaluate,
+    make_loader,
+    resolve_device,
+    train_one_epoch,
+)
+
+
+class GradientRecorder(torch.optim.SGD):
+    """SGD with learning rate 0 that records the gradients it is asked to apply."""
+
+    def __init__(self, params) -> None:
+        super().__init__(params, lr=0.0)
+        self.seen: list[list[torch.Tensor]] = []
+
+    def step(self, closure=None):
+        self.seen.append([p.grad.detach().clone() for group in self.param_groups for p in group["params"]])
+        return super().step(closure)
+
+
+@pytest.fixture
+def tiny_loader(tiny_table, preprocessor):
+    dataset = TabularDataset(preprocessor.transform(tiny_table), preprocessor.encode_labels(tiny_table[TARGET]))
+    return make_loader(dataset, batch_size=8, shuffle=False, seed=0)
+
+
+def test_every_step_starts_from_fresh_gradients(model_name, make_model, tiny_batch):
+    # Same batch twice, weights frozen (lr 0), no dropout: both steps must see the same gradient.
+    # Gradients left from the first step (a missing zero_grad) would double the second.
+    features, labels = tiny_batch
+    model = make_model(model_name, dropout=0.0)
+    optimizer = GradientRecorder(model.parameters())
+    train_one_epoch(model, [(features, labels)] * 2, classification_loss(), optimizer, features.device)
+    first, second = optimizer.seen
+    for a, b in zip(first, second):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-7), (
+            f"the second step's gradient is {(b.norm() / a.norm()).item():.3f} times the first: "
+            "gradients accumulate across steps (zero_grad missing?)"
+        )
+
+
+def test_epoch_loss_is_the_mean_over_rows_whatever_the_batch_sizes(model_name, make_model, tiny_batch):
+    features, labels = tiny_batch
+    model = make_model(model_name, dropout=0.0).eval()
+    batches = [(features[:20], labels[:20]), (features[20:], labels[20:])]  # 20 rows then 4
+    loss_fn = classification_loss()
+    reported = train_one_epoch(model, batches, loss_fn, torch.optim.SGD(model.parameters(), lr=0.0), features.device)
+    model.train()
+    with torch.no_grad():
+        by_row = sum(loss_fn(model(x), y).item() * len(y) for x, y in batches) / len(labels)
+    assert reported == pytest.approx(by_row, rel=1e-5), f"epoch loss {reported}, mean over rows {by_row}"
+
+
+def test_train_one_epoch_leaves_the_model_in_train_mode(tiny_model, tiny_batch):
+    features, labels = tiny_batch
+    tiny_model.eval()
+    optimizer = torch.optim.SGD(tiny_model.parameters(), lr=1e-3)
+    train_one_epoch(tiny_model, [(features, labels)], classification_loss(), optimizer, features.device)
+    assert tiny_model.training, "train_one_epoch did not put the model in train mode"
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_evaluate_leaves_mode_weights_and_batch_norm_statistics_unchanged(make_model, tiny_loader, device, mode):
+    model = make_model("resmlp", dropout=0.2).train(mode == "train")
+    with assert_model_unchanged(model, "evaluate()"):
+        evaluate(model, tiny_loader, classification_loss(), device)
+
+
+def test_evaluate_runs_in_eval_mode_so_repeated_calls_agree(make_model, tiny_loader, device):
+    model = make_model("mlp", dropout=0.5).train()
+    first = evaluate(model, tiny_loader, classification_loss(), device)
+    second = evaluate(model, tiny_loader, classification_loss(), device)
+    assert first == second, f"two evaluations of the same model differ: {first} vs {second} (dropout on?)"
+
+
+def test_evaluate_reports_the_loss_and_accuracy_over_all_rows(tiny_model, tiny_loader, tiny_batch, device):
+    features, labels = tiny_batch
+    tiny_model.eval()
+    with torch.no_grad():
+        logits = tiny_model(features)
+    expected_loss = classification_loss()(logits, labels).item()
+    result = evaluate(tiny_model, tiny_loader, classification_loss(), device)
+    assert result["loss"] == pytest.approx(expected_loss, rel=1e-5), f"loss {result['loss']}, by hand {expected_loss}"
+    assert result["accuracy"] == pytest.approx(accuracy(logits, labels)), f"accuracy {result['accuracy']}"
+
+
+def loader_order(loader, epoch: int) -> list[int]:
+    loader.sampler.set_epoch(epoch)
+    return [int(i) for _, labels in loader for i in labels]
+
+
+def test_loader_order_depends_only_on_seed_and_epoch(tiny_table, preprocessor):
+    dataset = TabularDataset(preprocessor.transform(tiny_table), torch.arange(len(tiny_table)).numpy())
+    first = make_loader(dataset, batch_size=5, shuffle=True, seed=7)
+    second = make_loader(dataset, batch_size=5, shuffle=True, seed=7)
+    torch.manual_seed(1234)  # the global generator must not matter
+    assert loader_order(first, 3) == loader_order(second, 3), "same seed and epoch, different order"
+    assert loader_order(first, 3) != loader_order(first, 4), "epochs 3 and 4 have the same order: set_epoch ignored"
+    other = make_loader(dataset, batch_size=5, shuffle=True, seed=8)
+    assert loader_order(first, 3) != loader_order(other, 3), "seeds 7 and 8 give the same order"
+
+
+def test_loader_visits_every_row_once_per_epoch(tiny_table, preprocessor):
+    dataset = TabularDataset(preprocessor.transform(tiny_table), torch.arange(len(tiny_table)).numpy())
+    loader = make_loader(dataset, batch_size=5, shuffle=True, seed=0)
+    assert sorted(loader_order(loader, 0)) == list(range(len(tiny_table)))
+
+
+def test_cpu_device_resolves_and_missing_cuda_is_a_clear_error(monkeypatch):
+    assert resolve_device("cpu") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(ValueError, match="no CUDA device"):
+        resolve_device("cuda")
