@@ -18,7 +18,11 @@ from {{ cookiecutter.package_name }}.config import TrainConfig
 from {{ cookiecutter.package_name }}.data import Preprocessor, Split, load_table, stratified_split
 from {{ cookiecutter.package_name }}.data.schema import TARGET
 from {{ cookiecutter.package_name }}.models import available_models, build_model
-from {{ cookiecutter.package_name }}.training.seed import capture_rng_state, restore_rng_state, seed_everything
+from {{ cookiecutter.package_name }}.training.seed import (
+    capture_rng_state,
+    restore_rng_state,
+    seed_everything,
+)
 
 SEED = 0
 # Small enough that a forward and backward pass takes a millisecond.

@@ -158,7 +158,9 @@ def assert_gradients_flow(
     if zero:
         problems.append(f"an all-zero gradient (a dead or blocked path?) for {_listed(zero)}")
     if problems:
-        raise AssertionError(f"gradients do not reach every parameter of {type(model).__name__}: " + "; ".join(problems))
+        raise AssertionError(
+            f"gradients do not reach every parameter of {type(model).__name__}: " + "; ".join(problems)
+        )
     return {name: p.grad.detach().clone() for name, p in parameters.items()}
 
 
@@ -288,9 +290,7 @@ def _as_cpu(value: Any) -> Any:
     return value.detach().cpu() if isinstance(value, torch.Tensor) else value
 
 
-def assert_state_dicts_equal(
-    expected: Mapping[str, Any], actual: Mapping[str, Any], what: str = "state dicts"
-) -> None:
+def assert_state_dicts_equal(expected: Mapping[str, Any], actual: Mapping[str, Any], what: str = "state dicts") -> None:
     """Same keys and bit-identical tensors; the message names every key that differs."""
     missing = sorted(set(expected) - set(actual))
     unexpected = sorted(set(actual) - set(expected))

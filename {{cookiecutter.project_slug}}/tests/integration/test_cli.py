@@ -37,7 +37,8 @@ def request_csv(tmp_path):
 def assert_one_line_error(capsys, *mentions: str) -> None:
     err = capsys.readouterr().err
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), f"expected one 'error: ...' line, got {err!r}"
+    assert len(lines) == 1, f"expected one line on stderr, got {err!r}"
+    assert lines[0].startswith("error: "), f"expected 'error: ...', got {err!r}"
     for text in mentions:
         assert text in lines[0], f"the error line does not mention {text!r}: {lines[0]}"
 
@@ -54,7 +55,15 @@ def test_train_writes_a_checkpoint_and_metrics_and_reports_accuracy(tmp_path, ca
 
 def test_predict_writes_a_label_and_a_confidence_for_every_row(trained, request_csv, tmp_path, capsys):
     output = tmp_path / "predictions.csv"
-    args = ["predict", "--checkpoint", str(trained.checkpoint_path), "--input", str(request_csv), "--output", str(output)]
+    args = [
+        "predict",
+        "--checkpoint",
+        str(trained.checkpoint_path),
+        "--input",
+        str(request_csv),
+        "--output",
+        str(output),
+    ]
     assert cli.main(args) == 0
     predictions = pd.read_csv(output)
     assert len(predictions) == 10, f"{len(predictions)} predictions for 10 rows"

@@ -24,7 +24,8 @@ def test_stopping_and_resuming_gives_the_weights_of_an_uninterrupted_run(model_n
     first = fit(config(model_name, tmp_path / "first", epochs=STOP_AFTER))
     resumed = fit(config(model_name, tmp_path / "resumed", epochs=EPOCHS, resume=str(first.checkpoint_path)))
     assert_state_dicts_equal(
-        straight.model.state_dict(), resumed.model.state_dict(),
+        straight.model.state_dict(),
+        resumed.model.state_dict(),
         f"weights after {EPOCHS} epochs straight vs {STOP_AFTER} + resume",
     )
     straight_optimizer = load_checkpoint(straight.checkpoint_path)["optimizer_state"]["state"]

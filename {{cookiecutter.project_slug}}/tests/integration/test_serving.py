@@ -51,5 +51,7 @@ def test_batch_prediction_equals_one_by_one_prediction_for_a_trained_model(train
     batch = predictor.predict(test_rows)
     for i, record in enumerate(test_rows[list(FEATURES)].to_dict(orient="records")):
         single = predictor.predict_record(record)
-        assert single.label == batch["label"].iloc[i], f"row {i}: {single.label} alone, {batch['label'].iloc[i]} in batch"
+        assert single.label == batch["label"].iloc[i], (
+            f"row {i}: {single.label} alone, {batch['label'].iloc[i]} in batch"
+        )
         assert single.confidence == pytest.approx(batch["confidence"].iloc[i], abs=1e-6), f"row {i}"

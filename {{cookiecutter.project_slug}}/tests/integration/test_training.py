@@ -64,7 +64,7 @@ def test_preprocessing_is_fitted_on_the_training_split_only(trained):
 
 def test_fit_writes_a_complete_checkpoint_and_metrics(trained):
     checkpoint = load_checkpoint(trained.checkpoint_path)
-    assert REQUIRED_KEYS <= checkpoint.keys(), f"checkpoint lacks {sorted(REQUIRED_KEYS - checkpoint.keys())}"
+    assert checkpoint.keys() >= REQUIRED_KEYS, f"checkpoint lacks {sorted(REQUIRED_KEYS - checkpoint.keys())}"
     assert checkpoint["epoch"] == trained.metrics["epochs"] - 1, f"last epoch stored: {checkpoint['epoch']}"
     assert len(checkpoint["history"]) == trained.metrics["epochs"]
     metrics = json.loads((trained.checkpoint_path.parent / "metrics.json").read_text())
@@ -77,4 +77,5 @@ def test_fit_writes_a_complete_checkpoint_and_metrics(trained):
 def test_a_run_under_test_prints_nothing(tmp_path, capsys):
     fit(quick_config(tmp_path, epochs=1))
     captured = capsys.readouterr()
-    assert captured.out == "" and captured.err == "", f"fit printed {captured.out!r} / {captured.err!r}"
+    assert captured.out == "", f"fit printed {captured.out!r} on stdout"
+    assert captured.err == "", f"fit printed {captured.err!r} on stderr"

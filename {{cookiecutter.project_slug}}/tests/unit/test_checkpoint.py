@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 
 import pytest
 import torch
@@ -89,7 +90,8 @@ def test_a_truncated_file_is_a_checkpoint_error(tiny_model, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "content", [b"", b"not a checkpoint at all", b"this is not a checkpoint", b"PK\x03\x04 half a zip"],
+    "content",
+    [b"", b"not a checkpoint at all", b"this is not a checkpoint", b"PK\x03\x04 half a zip"],
     ids=["empty", "text", "text-starting-with-a-pickle-opcode", "broken-zip"],
 )
 def test_a_corrupt_file_is_a_checkpoint_error(tmp_path, content):
@@ -144,7 +146,7 @@ def test_loading_is_weights_only_so_pickled_code_never_runs(tiny_model, tmp_path
     marker = tmp_path / "code-ran"
     path = tmp_path / "checkpoint.pt"
     torch.save(payload_for(tiny_model, config=MakeDirectoryWhenUnpickled(str(marker))), path)
-    with pytest.raises(CheckpointError, match="posix.mkdir|os.mkdir|mkdir") as raised:
+    with pytest.raises(CheckpointError, match="mkdir") as raised:
         load_checkpoint(path)
     assert not marker.exists(), "loading the checkpoint ran pickled code: torch.load without weights_only=True"
     assert "\n" not in str(raised.value), f"a multi-line error: {raised.value!r}"
@@ -161,7 +163,7 @@ def test_a_failed_save_keeps_the_previous_checkpoint_and_leaves_no_temporary_fil
     path = save_checkpoint(payload_for(tiny_model, epoch=1), tmp_path / "checkpoint.pt")
     before = path.read_bytes()
     unpicklable = payload_for(tiny_model, epoch=2, config={"callback": lambda: None})
-    with pytest.raises(Exception, match="pickle|lambda|local object"):
+    with pytest.raises((AttributeError, TypeError, pickle.PicklingError), match=r"pickle|lambda|local object"):
         save_checkpoint(unpicklable, path)
     assert path.read_bytes() == before, "a failed save changed the previous checkpoint (not written atomically)"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"], "a temporary file was left behind"

@@ -38,7 +38,7 @@ def test_an_invalid_setting_is_refused_naming_it(changes, message):
 
 
 def test_every_problem_is_reported_at_once():
-    with pytest.raises(ValueError, match="epochs.*batch_size"):
+    with pytest.raises(ValueError, match=r"epochs.*batch_size"):
         TrainConfig(epochs=0, batch_size=0)
 
 

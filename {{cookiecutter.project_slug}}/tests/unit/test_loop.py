@@ -44,7 +44,7 @@ def test_every_step_starts_from_fresh_gradients(model_name, make_model, tiny_bat
     optimizer = GradientRecorder(model.parameters())
     train_one_epoch(model, [(features, labels)] * 2, classification_loss(), optimizer, features.device)
     first, second = optimizer.seen
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=True):
         assert torch.allclose(a, b, rtol=1e-5, atol=1e-7), (
             f"the second step's gradient is {(b.norm() / a.norm()).item():.3f} times the first: "
             "gradients accumulate across steps (zero_grad missing?)"

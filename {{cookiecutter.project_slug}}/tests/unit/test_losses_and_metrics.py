@@ -22,8 +22,11 @@ def confident_logits(targets: torch.Tensor, margin: float = 30.0) -> torch.Tenso
 def logits_and_targets(draw, max_rows: int = 16, bound: float = 50.0):
     rows = draw(st.integers(1, max_rows))
     values = draw(
-        st.lists(st.floats(-bound, bound, allow_nan=False, width=32), min_size=rows * NUM_CLASSES,
-                 max_size=rows * NUM_CLASSES)
+        st.lists(
+            st.floats(-bound, bound, allow_nan=False, width=32),
+            min_size=rows * NUM_CLASSES,
+            max_size=rows * NUM_CLASSES,
+        )
     )
     targets = draw(st.lists(st.integers(0, NUM_CLASSES - 1), min_size=rows, max_size=rows))
     return torch.tensor(values).reshape(rows, NUM_CLASSES), torch.tensor(targets)
@@ -95,7 +98,9 @@ def test_loss_takes_logits_so_shifting_a_row_does_not_change_it():
     loss_fn = classification_loss()
     shifted = logits + torch.tensor([[5.0], [-3.0], [100.0], [0.5]])
     before, after = loss_fn(logits, targets).item(), loss_fn(shifted, targets).item()
-    assert after == pytest.approx(before, rel=1e-5), f"adding a constant to each row changed the loss {before} -> {after}"
+    assert after == pytest.approx(before, rel=1e-5), (
+        f"adding a constant to each row changed the loss {before} -> {after}"
+    )
 
 
 def test_label_smoothing_keeps_a_floor_under_the_loss():

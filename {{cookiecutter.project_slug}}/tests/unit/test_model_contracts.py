@@ -17,7 +17,11 @@ from {{ cookiecutter.package_name }}.testing import (
     assert_step_updates_every_parameter,
     assert_train_stochastic,
 )
-from {{ cookiecutter.package_name }}.training import classification_loss, seed_everything, train_one_epoch
+from {{ cookiecutter.package_name }}.training import (
+    classification_loss,
+    seed_everything,
+    train_one_epoch,
+)
 
 
 @pytest.mark.parametrize("batch_size", [2, 5, 24])
@@ -84,8 +88,13 @@ def test_train_mode_is_stochastic_when_built_with_dropout(model_name, make_model
 def test_rows_of_a_batch_are_independent_in_eval_mode(tiny_model, tiny_batch, row):
     features, labels = tiny_batch
     # Leave train-mode statistics (batch-norm running averages) in a realistic state first.
-    train_one_epoch(tiny_model, [(features, labels)] * 3, classification_loss(), torch.optim.SGD(
-        tiny_model.parameters(), lr=1e-2), features.device)
+    train_one_epoch(
+        tiny_model,
+        [(features, labels)] * 3,
+        classification_loss(),
+        torch.optim.SGD(tiny_model.parameters(), lr=1e-2),
+        features.device,
+    )
     assert_batch_independent(tiny_model, features, index=row)
 
 

@@ -43,7 +43,7 @@ def test_inference_features_equal_training_features_for_the_same_rows(predictor,
 def test_probabilities_have_one_column_per_class_and_rows_summing_to_one(predictor, requests):
     probabilities = predictor.predict_proba(requests)
     assert probabilities.shape == (len(requests), len(predictor.classes)), probabilities.shape
-    assert (probabilities >= 0).all() and (probabilities <= 1).all(), "a probability outside [0, 1]"
+    assert ((probabilities >= 0) & (probabilities <= 1)).all(), f"a probability outside [0, 1]: {probabilities}"
     sums = probabilities.sum(axis=1)
     assert np.allclose(sums, 1, atol=1e-5), f"row sums {sums[:5]}"
 

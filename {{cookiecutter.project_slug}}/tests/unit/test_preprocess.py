@@ -10,7 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from {{ cookiecutter.package_name }}.data import Preprocessor, TabularDataset, request_schema
-from {{ cookiecutter.package_name }}.data.schema import CATEGORICAL_FEATURES, COLUMNS, NUMERIC_FEATURES, TARGET
+from {{ cookiecutter.package_name }}.data.schema import (
+    CATEGORICAL_FEATURES,
+    COLUMNS,
+    NUMERIC_FEATURES,
+    TARGET,
+)
 
 N_NUMERIC = len(NUMERIC_FEATURES)
 
@@ -144,8 +149,10 @@ def test_dataset_pairs_float32_features_with_int64_labels(preprocessor, tiny_tab
     dataset = TabularDataset(preprocessor.transform(tiny_table), preprocessor.encode_labels(tiny_table[TARGET]))
     features, label = dataset[0]
     assert len(dataset) == len(tiny_table)
-    assert features.dtype == torch.float32 and features.shape == (preprocessor.num_features,)
-    assert label.dtype == torch.int64 and label.ndim == 0
+    assert features.dtype == torch.float32, features.dtype
+    assert features.shape == (preprocessor.num_features,), features.shape
+    assert label.dtype == torch.int64, label.dtype
+    assert label.ndim == 0, label.shape
 
 
 def test_dataset_refuses_features_and_labels_of_different_lengths():
@@ -157,7 +164,8 @@ def test_dataset_refuses_features_and_labels_of_different_lengths():
 @given(request_schema().strategy(size=8))
 def test_any_valid_request_becomes_finite_float32_features_of_the_fitted_width(preprocessor, frame):
     features = preprocessor.transform(frame)
-    assert features.dtype == np.float32 and features.shape == (8, preprocessor.num_features), features.shape
+    assert features.dtype == np.float32, features.dtype
+    assert features.shape == (8, preprocessor.num_features), features.shape
     assert np.isfinite(features).all(), f"non-finite features for\n{frame}"
 
 
