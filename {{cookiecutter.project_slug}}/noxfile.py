@@ -130,6 +130,7 @@ def mutation(session: nox.Session) -> None:
     caught = stats["killed"] + stats["timeout"]
     checked = caught + stats["survived"] + stats["suspicious"]
     session.log(
-        f"mutation score {100 * caught / max(checked, 1):.1f}%: {stats['killed']} killed, {stats['timeout']} timed out, "
-        f"{stats['survived']} survived, {stats['total']} mutants; `mutmut results` lists the survivors"
+        f"mutation score {100 * caught / max(checked, 1):.1f}%: {stats['killed']} killed, "
+        f"{stats['timeout']} timed out, {stats['survived']} survived, {stats['total']} mutants; "
+        "`mutmut results` lists the survivors"
     )

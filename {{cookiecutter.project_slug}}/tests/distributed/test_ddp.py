@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -64,10 +65,8 @@ def torchrun(*args: str, cwd: Path, timeout: float) -> subprocess.CompletedProce
         process.communicate()
         pytest.fail(f"`{' '.join(command)}` still running after {timeout} s: a rank is hanging")
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):  # the group is already gone
             os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
