@@ -21,13 +21,12 @@ def test_nox_lists_every_session_with_a_description(default_project: Path) -> No
     assert defaults == {"lint", "unit"}, listing
 
 
-def test_cpu_sessions_pass_with_coverage_over_threshold(default_project: Path) -> None:
-    result = run(BIN / "nox", "-s", "lint", "unit", "integration", "regression", "tests", cwd=default_project)
+def test_every_cpu_tier_session_passes(default_project: Path) -> None:
+    """Each tier in its own fresh environment; `tests` (all tiers with coverage) runs in test_matrix."""
+    tiers = ["lint", "unit", "integration", "distributed", "regression"]
+    result = run(BIN / "nox", "-s", *tiers, cwd=default_project)
     output = result.stdout + result.stderr
-    total = re.search(r"^TOTAL\s.*\s(\d+(?:\.\d+)?)%$", output, re.MULTILINE)
-    assert total, f"no coverage total in the output:\n{output[-3000:]}"
-    assert float(total.group(1)) >= 85, total.group(0)
-    for name in ("lint", "unit", "integration", "regression", "tests"):
+    for name in tiers:
         assert f"Session {name} was successful" in output, f"session {name}:\n{output[-3000:]}"
 
 
