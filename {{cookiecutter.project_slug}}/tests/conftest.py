@@ -12,10 +12,17 @@ from collections.abc import Callable, Iterator
 import pandas as pd
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 from torch import nn
 
 from {{ cookiecutter.package_name }}.config import TrainConfig
-from {{ cookiecutter.package_name }}.data import Preprocessor, Split, load_table, stratified_split
+from {{ cookiecutter.package_name }}.data import (
+    Preprocessor,
+    Split,
+    TabularDataset,
+    load_table,
+    stratified_split,
+)
 from {{ cookiecutter.package_name }}.data.schema import TARGET
 from {{ cookiecutter.package_name }}.models import available_models, build_model
 from {{ cookiecutter.package_name }}.training.seed import (
@@ -29,6 +36,11 @@ SEED = 0
 TINY_MODEL_OPTIONS = {"hidden_size": 16, "depth": 2}
 # Rows of each class in the tiny table (drawn from the training split).
 TINY_ROWS_PER_CLASS = 8
+
+# Property tests: timings on shared CI runners are noisy, and drawing data frames is slow by
+# Hypothesis's standards; each test sets its own (small) max_examples.
+settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("suite")
 
 
 @pytest.fixture(autouse=True)
@@ -77,6 +89,12 @@ def tiny_table(embedded_table: pd.DataFrame, split: Split) -> pd.DataFrame:
     """A few raw training rows of every class, in table order (some have missing values)."""
     train = embedded_table.iloc[split.train]
     return train.groupby(TARGET, group_keys=False).head(TINY_ROWS_PER_CLASS).reset_index(drop=True)
+
+
+@pytest.fixture
+def tiny_dataset(tiny_table: pd.DataFrame, preprocessor: Preprocessor) -> TabularDataset:
+    """The tiny table as the torch Dataset the training loop reads."""
+    return TabularDataset(preprocessor.transform(tiny_table), preprocessor.encode_labels(tiny_table[TARGET]))
 
 
 @pytest.fixture

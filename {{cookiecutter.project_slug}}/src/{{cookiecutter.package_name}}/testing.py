@@ -265,8 +265,14 @@ def assert_batch_independent(model: nn.Module, inputs: torch.Tensor, index: int 
     others = [i for i in range(len(inputs)) if i != index]
     with _mode(model, False):
         probe = inputs.detach().clone().requires_grad_(True)
-        model(probe)[index].sum().backward()
+        output = model(probe)[index].sum()
+        if output.requires_grad:
+            output.backward()
         model.zero_grad(set_to_none=True)
+    if probe.grad is None:
+        raise AssertionError(
+            "the output is not differentiable with respect to the input (a detach or no_grad in forward?)"
+        )
     leaked = [i for i in others if probe.grad[i].any()]
     if leaked:
         raise AssertionError(

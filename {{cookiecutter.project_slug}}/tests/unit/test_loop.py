@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from {{ cookiecutter.package_name }}.data import TabularDataset
-from {{ cookiecutter.package_name }}.data.schema import TARGET
 from {{ cookiecutter.package_name }}.testing import assert_model_unchanged
 from {{ cookiecutter.package_name }}.training import (
     accuracy,
@@ -21,19 +20,26 @@ from {{ cookiecutter.package_name }}.training import (
 class GradientRecorder(torch.optim.SGD):
     """SGD with learning rate 0 that records the gradients it is asked to apply."""
 
-    def __init__(self, params) -> None:
-        super().__init__(params, lr=0.0)
-        self.seen: list[list[torch.Tensor]] = []
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.names = [name for name, _ in model.named_parameters()]
+        super().__init__(model.parameters(), lr=0.0)
+        self.seen: list[dict[str, torch.Tensor]] = []
 
     def step(self, closure=None):
-        self.seen.append([p.grad.detach().clone() for group in self.param_groups for p in group["params"]])
+        parameters = [p for group in self.param_groups for p in group["params"]]
+        self.seen.append(
+            {
+                name: p.grad.detach().clone()
+                for name, p in zip(self.names, parameters, strict=True)
+                if p.grad is not None
+            }
+        )
         return super().step(closure)
 
 
 @pytest.fixture
-def tiny_loader(tiny_table, preprocessor):
-    dataset = TabularDataset(preprocessor.transform(tiny_table), preprocessor.encode_labels(tiny_table[TARGET]))
-    return make_loader(dataset, batch_size=8, shuffle=False, seed=0)
+def tiny_loader(tiny_dataset):
+    return make_loader(tiny_dataset, batch_size=8, shuffle=False, seed=0)
 
 
 def test_every_step_starts_from_fresh_gradients(model_name, make_model, tiny_batch):
@@ -41,12 +47,15 @@ def test_every_step_starts_from_fresh_gradients(model_name, make_model, tiny_bat
     # Gradients left from the first step (a missing zero_grad) would double the second.
     features, labels = tiny_batch
     model = make_model(model_name, dropout=0.0)
-    optimizer = GradientRecorder(model.parameters())
+    optimizer = GradientRecorder(model)
     train_one_epoch(model, [(features, labels)] * 2, classification_loss(), optimizer, features.device)
+    assert len(optimizer.seen) == 2, f"the optimiser stepped {len(optimizer.seen)} times for 2 batches"
     first, second = optimizer.seen
-    for a, b in zip(first, second, strict=True):
+    assert first, "the first step saw no gradient at all"
+    for name, a in first.items():
+        b = second[name]
         assert torch.allclose(a, b, rtol=1e-5, atol=1e-7), (
-            f"the second step's gradient is {(b.norm() / a.norm()).item():.3f} times the first: "
+            f"'{name}': the second step's gradient is {(b.norm() / a.norm()).item():.3f} times the first; "
             "gradients accumulate across steps (zero_grad missing?)"
         )
 

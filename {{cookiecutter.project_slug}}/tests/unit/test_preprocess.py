@@ -145,10 +145,9 @@ def test_an_unknown_label_is_a_value_error(preprocessor):
         preprocessor.encode_labels(["Adelie", "Emperor"])
 
 
-def test_dataset_pairs_float32_features_with_int64_labels(preprocessor, tiny_table):
-    dataset = TabularDataset(preprocessor.transform(tiny_table), preprocessor.encode_labels(tiny_table[TARGET]))
-    features, label = dataset[0]
-    assert len(dataset) == len(tiny_table)
+def test_dataset_pairs_float32_features_with_int64_labels(preprocessor, tiny_table, tiny_dataset):
+    features, label = tiny_dataset[0]
+    assert len(tiny_dataset) == len(tiny_table)
     assert features.dtype == torch.float32, features.dtype
     assert features.shape == (preprocessor.num_features,), features.shape
     assert label.dtype == torch.int64, label.dtype
