@@ -52,6 +52,13 @@ def seed() -> Iterator[int]:
     restore_rng_state(state)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function):
+    """Seed again just before the test body: pytest-randomly reseeds python and numpy after fixture setup."""
+    seed_everything(SEED)
+    return (yield)
+
+
 @pytest.fixture(scope="session")
 def device() -> torch.device:
     """CUDA when a GPU is visible, else the CPU."""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from {{ cookiecutter.package_name }}.data import request_schema, validate
-from {{ cookiecutter.package_name }}.data.schema import FEATURES, TARGET
+from {{ cookiecutter.package_name }}.data.schema import COLUMNS, FEATURES, TARGET
 from {{ cookiecutter.package_name }}.inference import Predictor
 
 
@@ -60,6 +62,7 @@ def test_prediction_table_has_label_confidence_and_a_probability_per_class(predi
 
 
 def test_batch_prediction_equals_one_by_one_prediction(predictor, requests):
+    requests = requests.head(12)
     batch = predictor.predict_proba(requests)
     for i, record in enumerate(requests.to_dict(orient="records")):
         single = predictor.predict_record(record)
@@ -131,8 +134,22 @@ def test_input_that_is_not_a_data_frame_is_a_value_error(predictor, requests):
         predictor.predict(requests.to_numpy())
 
 
+@st.composite
+def valid_requests(draw, max_rows: int = 6) -> pd.DataFrame:
+    """Request rows anywhere in the schema's ranges and categories, with missing values where allowed."""
+    rows = draw(st.integers(1, max_rows))
+    data = {}
+    for column in FEATURES:
+        spec = COLUMNS[column]
+        value = st.sampled_from(spec.categories) if spec.categories else st.floats(spec.min_value, spec.max_value)
+        if spec.max_missing_fraction > 0:
+            value = value | st.none()
+        data[column] = draw(st.lists(value, min_size=rows, max_size=rows))
+    return pd.DataFrame(data)
+
+
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(frame=request_schema().strategy(size=5))
+@given(frame=valid_requests())
 def test_any_valid_request_gets_finite_probabilities_summing_to_one(predictor, frame):
     probabilities = predictor.predict_proba(frame)
     assert np.isfinite(probabilities).all(), f"non-finite probabilities for\n{frame}"

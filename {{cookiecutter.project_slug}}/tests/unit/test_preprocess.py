@@ -159,7 +159,7 @@ def test_dataset_refuses_features_and_labels_of_different_lengths():
         TabularDataset(np.zeros((3, 4), dtype=np.float32), np.zeros(2, dtype=np.int64))
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=5, deadline=None)
 @given(request_schema().strategy(size=8))
 def test_any_valid_request_becomes_finite_float32_features_of_the_fitted_width(preprocessor, frame):
     features = preprocessor.transform(frame)
@@ -185,7 +185,7 @@ def numeric_tables(draw):
     return frame
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(numeric_tables())
 def test_fitting_on_any_table_standardises_that_table(frame):
     numeric = Preprocessor().fit(frame).transform(frame)[:, :N_NUMERIC].astype(np.float64)

@@ -104,7 +104,7 @@ def label_sets(draw):
     return np.array(labels), val, test, draw(st.integers(0, 2**32 - 1))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(label_sets())
 def test_any_split_is_a_deterministic_partition_with_every_class_in_every_part(case):
     labels, val, test, seed = case
