@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 
 from {{ cookiecutter.package_name }}.config import TrainConfig
+from {{ cookiecutter.package_name }}.models import available_models
 from {{ cookiecutter.package_name }}.testing import assert_state_dicts_equal
 from {{ cookiecutter.package_name }}.training import CheckpointError, fit, load_checkpoint
 
 pytestmark = pytest.mark.slow
 
 EPOCHS, STOP_AFTER = 4, 2
+DEFAULT_MODEL = TrainConfig().model
 
 
 def config(model_name: str, output_dir, **changes) -> TrainConfig:
@@ -37,12 +39,14 @@ def test_stopping_and_resuming_gives_the_weights_of_an_uninterrupted_run(model_n
 
 def test_resuming_keeps_the_stored_settings(model_name, tmp_path):
     first = fit(config(model_name, tmp_path / "first", epochs=1))
-    resumed = fit(config("mlp", tmp_path / "resumed", epochs=2, seed=99, resume=str(first.checkpoint_path)))
+    others = [name for name in available_models() if name != model_name]
+    other_model = others[0] if others else model_name
+    resumed = fit(config(other_model, tmp_path / "resumed", epochs=2, seed=99, resume=str(first.checkpoint_path)))
     stored = load_checkpoint(resumed.checkpoint_path)["config"]
     assert (stored["model"], stored["seed"]) == (model_name, 3), f"resumed run changed its settings: {stored}"
 
 
 def test_resuming_a_run_that_already_has_the_epochs_is_an_error(tmp_path):
-    first = fit(config("mlp", tmp_path / "first", epochs=2))
+    first = fit(config(DEFAULT_MODEL, tmp_path / "first", epochs=2))
     with pytest.raises(CheckpointError, match="already holds 2 epochs"):
-        fit(config("mlp", tmp_path / "again", epochs=2, resume=str(first.checkpoint_path)))
+        fit(config(DEFAULT_MODEL, tmp_path / "again", epochs=2, resume=str(first.checkpoint_path)))

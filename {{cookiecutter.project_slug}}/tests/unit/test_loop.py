@@ -81,14 +81,17 @@ def test_train_one_epoch_leaves_the_model_in_train_mode(tiny_model, tiny_batch):
 
 
 @pytest.mark.parametrize("mode", ["train", "eval"])
-def test_evaluate_leaves_mode_weights_and_batch_norm_statistics_unchanged(make_model, tiny_loader, device, mode):
-    model = make_model("resmlp", dropout=0.2).train(mode == "train")
+def test_evaluate_leaves_mode_weights_and_batch_norm_statistics_unchanged(
+    model_name, make_model, tiny_loader, device, mode
+):
+    # Batch-norm running statistics are buffers: a forward pass in train mode would move them.
+    model = make_model(model_name, dropout=0.2).train(mode == "train")
     with assert_model_unchanged(model, "evaluate()"):
         evaluate(model, tiny_loader, classification_loss(), device)
 
 
-def test_evaluate_runs_in_eval_mode_so_repeated_calls_agree(make_model, tiny_loader, device):
-    model = make_model("mlp", dropout=0.5).train()
+def test_evaluate_runs_in_eval_mode_so_repeated_calls_agree(model_name, make_model, tiny_loader, device):
+    model = make_model(model_name, dropout=0.5).train()
     first = evaluate(model, tiny_loader, classification_loss(), device)
     second = evaluate(model, tiny_loader, classification_loss(), device)
     assert first == second, f"two evaluations of the same model differ: {first} vs {second} (dropout on?)"

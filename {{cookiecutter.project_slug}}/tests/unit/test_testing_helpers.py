@@ -1,0 +1,236 @@
+"""The shared ML assertions fail, with a message that names the culprit, on the bugs they exist for.
+
+Each test hands a helper a small model with one deliberate bug. If a helper went blind, every
+contract test built on it would pass vacuously; these tests keep that from happening silently.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from {{ cookiecutter.package_name }}.testing import (
+    assert_batch_independent,
+    assert_checkpoint_round_trip,
+    assert_eval_deterministic,
+    assert_finite,
+    assert_gradients_flow,
+    assert_logits_shape,
+    assert_model_unchanged,
+    assert_overfits_batch,
+    assert_returns_logits,
+    assert_seed_reproducible,
+    assert_state_dicts_differ,
+    assert_state_dicts_equal,
+    assert_step_updates_every_parameter,
+    assert_train_stochastic,
+)
+from {{ cookiecutter.package_name }}.training import seed_everything
+
+IN, OUT = 5, 3
+
+
+class Classifier(nn.Module):
+    """A correct two-layer classifier; the subclasses below each break one thing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Linear(IN, 8)
+        self.head = nn.Linear(8, OUT)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.body(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class SoftmaxAtTheEnd(Classifier):
+    def forward(self, x):
+        return torch.softmax(super().forward(x), dim=1)
+
+
+class SigmoidAtTheEnd(Classifier):
+    def forward(self, x):
+        return torch.sigmoid(super().forward(x))
+
+
+class DetachedBody(Classifier):
+    def forward(self, x):
+        return self.head(self.features(x).detach())
+
+
+class UnusedLayer(Classifier):
+    def __init__(self) -> None:
+        super().__init__()
+        self.forgotten = nn.Linear(8, 8)
+
+
+class DeadBody(Classifier):
+    def features(self, x):
+        return torch.relu(self.body(x) - 1e6)  # never positive: no gradient reaches the body
+
+
+class InfiniteGradient(Classifier):
+    def forward(self, x):
+        return self.head(torch.sqrt(self.features(x) * 0))  # d/dx sqrt(0) is infinite
+
+
+class DropoutAlwaysOn(Classifier):
+    def forward(self, x):
+        return self.head(nn.functional.dropout(self.features(x), 0.5, training=True))
+
+
+class MixesTheBatch(Classifier):
+    def forward(self, x):
+        return super().forward(x - x.mean(dim=0))
+
+
+class UnsavedScale(Classifier):
+    """Keeps part of its state outside the state dict, so a checkpoint cannot restore it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("scale", torch.rand(1) + 1, persistent=False)
+
+    def forward(self, x):
+        return super().forward(x) * self.scale
+
+
+@pytest.fixture
+def batch():
+    features = torch.randn(12, IN)
+    return features, features[:, :OUT].argmax(dim=1)  # labels a small network can learn
+
+
+def test_a_correct_model_passes_every_check(batch, tmp_path):
+    features, labels = batch
+    model = Classifier()
+    assert_logits_shape(model(features), len(features), OUT)
+    assert_returns_logits(model, features)
+    assert_gradients_flow(model, features, labels)
+    assert_step_updates_every_parameter(model, torch.optim.SGD(model.parameters(), lr=0.1), features, labels)
+    assert_eval_deterministic(model, features)
+    assert_batch_independent(model, features)
+    assert_checkpoint_round_trip(model, Classifier, features, tmp_path / "checkpoint.pt")
+
+
+@pytest.mark.parametrize("model_type", [SoftmaxAtTheEnd, SigmoidAtTheEnd])
+def test_returns_logits_catches_probabilities(model_type, batch):
+    with pytest.raises(AssertionError, match="probabilities"):
+        assert_returns_logits(model_type(), batch[0])
+
+
+@pytest.mark.parametrize(
+    ("model_type", "message"),
+    [
+        (DetachedBody, r"no gradient at all .* \[body.weight, body.bias\]"),
+        (UnusedLayer, r"no gradient at all .* \[forgotten.weight, forgotten.bias\]"),
+        (DeadBody, r"all-zero gradient .* \[body.weight, body.bias"),
+        (InfiniteGradient, r"NaN or infinite gradient for \[body.weight, body.bias\]"),
+    ],
+    ids=["detach", "unused-layer", "dead-path", "infinite"],
+)
+def test_gradient_flow_names_the_parameters_left_without_a_usable_gradient(model_type, message, batch):
+    with pytest.raises(AssertionError, match=message):
+        assert_gradients_flow(model_type(), *batch)
+
+
+def test_optimiser_step_check_names_the_parameters_left_out_of_the_optimiser(batch):
+    model = Classifier()
+    optimizer = torch.optim.SGD(model.head.parameters(), lr=0.1)
+    with pytest.raises(AssertionError, match=r"2 of 4 .* \[body.weight, body.bias\]"):
+        assert_step_updates_every_parameter(model, optimizer, *batch)
+
+
+def test_overfit_check_fails_for_a_model_that_returns_probabilities(batch):
+    with pytest.raises(AssertionError, match="could not overfit one fixed batch of 12 rows"):
+        assert_overfits_batch(SoftmaxAtTheEnd(), *batch, max_steps=50, target_loss=0.05)
+
+
+def test_overfit_check_passes_a_correct_model(batch):
+    steps = assert_overfits_batch(Classifier(), *batch, max_steps=400, target_loss=0.05)
+    assert steps <= 400
+
+
+def test_eval_determinism_check_catches_dropout_that_ignores_the_mode(batch):
+    with pytest.raises(AssertionError, match="eval mode differ"):
+        assert_eval_deterministic(DropoutAlwaysOn(), batch[0])
+
+
+def test_train_stochasticity_check_catches_a_model_without_active_dropout(batch):
+    with pytest.raises(AssertionError, match="identical outputs"):
+        assert_train_stochastic(Classifier(), batch[0])
+
+
+def test_batch_independence_check_catches_normalisation_over_the_batch(batch):
+    with pytest.raises(AssertionError, match="non-zero gradient with respect to rows"):
+        assert_batch_independent(MixesTheBatch(), batch[0])
+
+
+def test_batch_independence_check_catches_a_detached_forward(batch):
+    class FullyDetached(Classifier):
+        def forward(self, x):
+            return super().forward(x).detach()
+
+    with pytest.raises(AssertionError, match="not differentiable with respect to the input"):
+        assert_batch_independent(FullyDetached(), batch[0])
+
+
+def test_checkpoint_round_trip_catches_state_kept_outside_the_state_dict(batch, tmp_path):
+    with pytest.raises(AssertionError, match="outputs after a round trip"):
+        assert_checkpoint_round_trip(UnsavedScale(), UnsavedScale, batch[0], tmp_path / "checkpoint.pt")
+
+
+def test_seed_check_catches_runs_that_ignore_the_seed(batch):
+    with pytest.raises(AssertionError, match="two runs with seed 0"):
+        assert_seed_reproducible(lambda seed: Classifier(), batch[0])  # never seeded
+
+
+def test_seed_check_catches_a_seed_that_changes_nothing(batch):
+    def run(seed: int) -> nn.Module:
+        seed_everything(1234)  # the argument is ignored
+        return Classifier()
+
+    with pytest.raises(AssertionError, match=r"seeds 0 and 1: every one .* expected them to differ"):
+        assert_seed_reproducible(run, batch[0])
+
+
+def test_state_dict_comparison_names_the_entries_that_differ():
+    first, second = Classifier().state_dict(), Classifier().state_dict()
+    second["head.bias"] = first["head.bias"].clone()
+    second["body.weight"] = first["body.weight"].clone()
+    second["body.bias"] = first["body.bias"] + 1
+    with pytest.raises(AssertionError, match=r"2 of 4 entries differ: \[body.bias .*, head.weight"):
+        assert_state_dicts_equal(first, second)
+    with pytest.raises(AssertionError, match=r"missing \['head.bias'\]"):
+        assert_state_dicts_equal(first, {k: v for k, v in first.items() if k != "head.bias"})
+    with pytest.raises(AssertionError, match="expected them to differ"):
+        assert_state_dicts_differ(first, dict(first))
+
+
+def test_model_unchanged_check_catches_a_mode_flip_and_moved_statistics(batch):
+    model = nn.Sequential(nn.Linear(IN, 4), nn.BatchNorm1d(4)).eval()
+
+    def switch_to_train_mode():
+        with assert_model_unchanged(model, "the call"):
+            model.train()
+
+    def forward_in_train_mode():
+        with assert_model_unchanged(model, "the call"):
+            model.train()(batch[0])
+            model.eval()
+
+    with pytest.raises(AssertionError, match=r"changed the mode of .*eval -> train"):
+        switch_to_train_mode()
+    model.eval()
+    with pytest.raises(AssertionError, match=r"1.running_mean"):
+        forward_in_train_mode()
+
+
+def test_finite_and_shape_checks_name_what_is_wrong():
+    with pytest.raises(AssertionError, match=r"logits: 1 of 6 values are NaN or infinite \(first at index \(1, 0\)"):
+        assert_finite(torch.tensor([[0.0, 1.0, 2.0], [float("nan"), 0.0, 0.0]]), "logits")
+    with pytest.raises(AssertionError, match=r"expected logits of shape \(4, 3\) .* got \(4, 2\)"):
+        assert_logits_shape(torch.zeros(4, 2), 4, 3)
