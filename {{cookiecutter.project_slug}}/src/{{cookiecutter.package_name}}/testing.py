@@ -12,6 +12,11 @@ mode they found it.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,6 +49,7 @@ __all__ = [
     "assert_state_dicts_equal",
     "assert_step_updates_every_parameter",
     "assert_train_stochastic",
+    "run_torchrun",
     "snapshot_parameters",
     "trainable_parameters",
 ]
@@ -395,3 +401,32 @@ def assert_checkpoint_round_trip(
     assert_state_dicts_equal(model.state_dict(), restored.state_dict(), f"weights after a round trip through {path}")
     assert_same_outputs(model, restored, inputs, f"outputs after a round trip through {path}")
     return restored
+
+
+# -- several processes -----------------------------------------------------------------
+def run_torchrun(*args: str, processes: int, cwd: str | Path, timeout: float) -> subprocess.CompletedProcess:
+    """``torchrun --standalone --nproc-per-node=N ARGS``: a local rendezvous on a free port.
+
+    It runs in its own process group, killed whole when it ends or outlives ``timeout``
+    (then an AssertionError says a rank hung), so no process is left behind.
+    """
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}", *args]
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise AssertionError(f"`{' '.join(command)}` still running after {timeout} s: a rank is hanging") from None
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # the group is already gone
+            os.killpg(process.pid, signal.SIGKILL)
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)

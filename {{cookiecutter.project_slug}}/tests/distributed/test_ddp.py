@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +14,7 @@ import {{ cookiecutter.package_name }} as package
 from {{ cookiecutter.package_name }}.config import TrainConfig
 from {{ cookiecutter.package_name }}.data import load_table
 from {{ cookiecutter.package_name }}.inference import Predictor
+from {{ cookiecutter.package_name }}.testing import run_torchrun
 from {{ cookiecutter.package_name }}.training import fit, load_checkpoint
 
 pytestmark = [
@@ -45,38 +41,15 @@ loop.fit(TrainConfig(output_dir=sys.argv[1], device="cpu", epochs=200))
 """
 
 
-def torchrun(*args: str, cwd: Path, timeout: float) -> subprocess.CompletedProcess:
-    """``torchrun --standalone --nproc-per-node=2`` (local rendezvous on a free port) in its own
-    process group, killed whole if it outlives ``timeout``: no hang, no leftover process."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", *args]
-    process = subprocess.Popen(
-        command,
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        pytest.fail(f"`{' '.join(command)}` still running after {timeout} s: a rank is hanging")
-    finally:
-        with contextlib.suppress(ProcessLookupError):  # the group is already gone
-            os.killpg(process.pid, signal.SIGKILL)
-    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The same training, once in one process and once with torchrun on two."""
     root = tmp_path_factory.mktemp("ddp")
     fit(TrainConfig(output_dir=str(root / "single"), **SETTINGS), show_progress=False)
     options = [f"--{name.replace('_', '-')}={value}" for name, value in SETTINGS.items()]
-    result = torchrun("-m", package.__name__, "train", f"--output-dir={root / 'ddp'}", *options, cwd=root, timeout=180)
+    result = run_torchrun(
+        "-m", package.__name__, "train", f"--output-dir={root / 'ddp'}", *options, processes=2, cwd=root, timeout=180
+    )
     assert result.returncode == 0, f"torchrun failed:\n{result.stderr[-4000:]}"
     return {"single": root / "single", "ddp": root / "ddp"}
 
@@ -110,7 +83,7 @@ def test_checkpoint_written_under_ddp_serves_in_one_process(runs: dict[str, Path
 def test_a_crash_in_one_rank_fails_the_run_instead_of_hanging(tmp_path: Path) -> None:
     script = tmp_path / "crash.py"
     script.write_text(CRASH_SCRIPT.replace("PACKAGE", package.__name__))
-    result = torchrun(str(script), str(tmp_path / "out"), cwd=tmp_path, timeout=90)
+    result = run_torchrun(str(script), str(tmp_path / "out"), processes=2, cwd=tmp_path, timeout=90)
     assert result.returncode != 0, "torchrun reported success although rank 1 raised"
     assert "injected failure in rank 1" in result.stderr, result.stderr[-3000:]
     assert not (tmp_path / "out" / "metrics.json").exists(), "a failed run wrote its metrics"
