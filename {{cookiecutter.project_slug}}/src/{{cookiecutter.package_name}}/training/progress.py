@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from typing import Any
 
 from tqdm.auto import tqdm
 
-T = TypeVar("T")
-
 
 def progress(
-    items: Iterable[T], *, total: int | None = None, desc: str = "", enabled: bool | None = None
-) -> Iterator[T]:
+    items: Iterable[Any], *, total: int | None = None, desc: str = "", enabled: bool | None = None
+) -> Iterator[Any]:
     """Wrap ``items`` in a progress bar when ``enabled`` (default: only when stderr is a terminal)."""
     if enabled is None:
         enabled = sys.stderr.isatty()
