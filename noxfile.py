@@ -19,6 +19,7 @@ TEST_REQUIREMENTS = (
     "uv",
     "virtualenv",
     "pytest",
+    "pytest-xdist",
     "ruff",
     "pre-commit",
     "check-jsonschema",
