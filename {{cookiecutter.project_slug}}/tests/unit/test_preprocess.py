@@ -86,6 +86,14 @@ def test_a_constant_column_gives_finite_features(tiny_table):
     assert (features[:, column] == 0).all(), f"a constant column should become zeros, got {features[:3, column]}"
 
 
+def test_a_column_constant_up_to_float_rounding_becomes_zeros_not_amplified_noise(tiny_table):
+    base = 4000.0
+    tiny_table["body_mass_g"] = [base + (i % 3) * 10 * np.spacing(base) for i in range(len(tiny_table))]
+    features = Preprocessor().fit(tiny_table).transform(tiny_table)
+    column = features[:, NUMERIC_FEATURES.index("body_mass_g")]
+    assert np.abs(column).max() < 1e-6, f"rounding noise became features up to {np.abs(column).max():.3g}"
+
+
 def test_an_all_missing_column_gives_finite_features(tiny_table):
     tiny_table["bill_depth_mm"] = np.nan
     features = Preprocessor().fit(tiny_table).transform(tiny_table)
@@ -170,7 +178,7 @@ def test_any_valid_request_becomes_finite_float32_features_of_the_fitted_width(p
 
 @st.composite
 def numeric_tables(draw):
-    """Small tables of plausible numbers with some missing values, and a valid categorical part."""
+    """Small tables of numbers in the schema's ranges with some missing values, and valid categories."""
     rows = draw(st.integers(2, 30))
     data = {}
     for column in NUMERIC_FEATURES:

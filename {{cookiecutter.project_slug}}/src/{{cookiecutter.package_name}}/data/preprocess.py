@@ -42,12 +42,11 @@ class Preprocessor:
             values = frame[column].astype("float64")
             median = float(values.median()) if values.notna().any() else 0.0
             filled = values.fillna(median)
-            std = float(filled.std(ddof=0))
-            numeric[column] = {
-                "median": median,
-                "mean": float(filled.mean()),
-                "std": std if np.isfinite(std) and std > 1e-12 else 1.0,
-            }
+            mean, std = float(filled.mean()), float(filled.std(ddof=0))
+            # A spread within float rounding of the mean is a constant column; dividing by it would blow
+            # rounding noise up to unit variance.
+            constant = not np.isfinite(std) or std <= max(1e-12, 1e-9 * abs(mean))
+            numeric[column] = {"median": median, "mean": mean, "std": 1.0 if constant else std}
         categorical = {column: sorted(str(v) for v in frame[column].dropna().unique()) for column in self.categorical}
         classes = sorted(str(v) for v in frame[self.target].dropna().unique())
         self.state = {"numeric": numeric, "categorical": categorical, "classes": classes}
