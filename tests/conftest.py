@@ -46,7 +46,9 @@ def subprocess_env() -> dict[str, str]:
     env["PIP_CONSTRAINT"] = str(CONSTRAINTS)
     env["UV_CONSTRAINT"] = str(CONSTRAINTS)
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # Cache bytecode even where the machine says not to: every command here imports torch, and
+    # without its cached bytecode each import compiles torch's sources again (seconds each time).
+    env["PYTHONDONTWRITEBYTECODE"] = ""  # Python only honours a non-empty value
     for role in ("AUTHOR", "COMMITTER"):  # commits in throwaway repositories, whatever git's config
         env[f"GIT_{role}_NAME"] = "Template Tests"
         env[f"GIT_{role}_EMAIL"] = "template-tests@example.com"

@@ -39,8 +39,21 @@ def install_project(session: nox.Session, *extra: str) -> None:
     session.install(*constraint_args(), "-e", ".[test]", *extra)
 
 
+def bytecode_env(session: nox.Session) -> dict[str, str]:
+    """Let Python cache bytecode, inside the session's environment folder.
+
+    Machines and container images often set PYTHONDONTWRITEBYTECODE; then every run compiles
+    torch's sources again and pytest rewrites the assertions of every plugin again, which
+    costs seconds a run. The cache goes under ``.nox/<session>/``, never into the source tree.
+    """
+    return {
+        "PYTHONDONTWRITEBYTECODE": "",  # Python only honours a non-empty value
+        "PYTHONPYCACHEPREFIX": str(Path(session.virtualenv.location, "pycache")),
+    }
+
+
 def pytest(session: nox.Session, *args: str, env: dict[str, str] | None = None) -> None:
-    session.run("python", "-m", "pytest", *args, *session.posargs, env=env)
+    session.run("python", "-m", "pytest", *args, *session.posargs, env={**bytecode_env(session), **(env or {})})
 
 
 @nox.session
@@ -101,6 +114,7 @@ def gpu(session: nox.Session) -> None:
         "-c",
         "import torch; print(torch.cuda.device_count() if torch.cuda.is_available() else 0)",
         silent=True,
+        env=bytecode_env(session),
     )
     if devices is not None and int(devices.strip().splitlines()[-1]) == 0:
         session.error(
@@ -124,7 +138,7 @@ def flaky(session: nox.Session) -> None:
 def mutation(session: nox.Session) -> None:
     """Mutation testing with mutmut (modules set in pyproject's [tool.mutmut]); prints the score."""
     install_project(session, "mutmut")
-    session.run("mutmut", "run", *session.posargs)
+    session.run("mutmut", "run", *session.posargs, env=bytecode_env(session))
     session.run("mutmut", "export-cicd-stats")
     stats = json.loads(Path("mutants/mutmut-cicd-stats.json").read_text())
     caught = stats["killed"] + stats["timeout"]

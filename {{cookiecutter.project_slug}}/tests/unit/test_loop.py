@@ -1,4 +1,7 @@
-"""The pieces of the training loop: one epoch of steps, validation, the seeded loader."""
+"""The pieces of the training loop that take no optimiser step: validation, the seeded loader, the device.
+
+The steps themselves are tested in ``tests/integration/test_training_steps.py``.
+"""
 
 from __future__ import annotations
 
@@ -13,71 +16,12 @@ from {{ cookiecutter.package_name }}.training import (
     evaluate,
     make_loader,
     resolve_device,
-    train_one_epoch,
 )
-
-
-class GradientRecorder(torch.optim.SGD):
-    """SGD with learning rate 0 that records the gradients it is asked to apply."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        self.names = [name for name, _ in model.named_parameters()]
-        super().__init__(model.parameters(), lr=0.0)
-        self.seen: list[dict[str, torch.Tensor]] = []
-
-    def step(self, closure=None):
-        parameters = [p for group in self.param_groups for p in group["params"]]
-        self.seen.append(
-            {
-                name: p.grad.detach().clone()
-                for name, p in zip(self.names, parameters, strict=True)
-                if p.grad is not None
-            }
-        )
-        return super().step(closure)
 
 
 @pytest.fixture
 def tiny_loader(tiny_dataset):
     return make_loader(tiny_dataset, batch_size=8, shuffle=False, seed=0)
-
-
-def test_every_step_starts_from_fresh_gradients(model_name, make_model, tiny_batch):
-    # Same batch twice, weights frozen (lr 0), no dropout: both steps must see the same gradient.
-    # Gradients left from the first step (a missing zero_grad) would double the second.
-    features, labels = tiny_batch
-    model = make_model(model_name, dropout=0.0)
-    optimizer = GradientRecorder(model)
-    train_one_epoch(model, [(features, labels)] * 2, classification_loss(), optimizer, features.device)
-    assert len(optimizer.seen) == 2, f"the optimiser stepped {len(optimizer.seen)} times for 2 batches"
-    first, second = optimizer.seen
-    assert first, "the first step saw no gradient at all"
-    for name, a in first.items():
-        b = second[name]
-        assert torch.allclose(a, b, rtol=1e-5, atol=1e-7), (
-            f"'{name}': the second step's gradient is {(b.norm() / a.norm()).item():.3f} times the first; "
-            "gradients accumulate across steps (zero_grad missing?)"
-        )
-
-
-def test_epoch_loss_is_the_mean_over_rows_whatever_the_batch_sizes(model_name, make_model, tiny_batch):
-    features, labels = tiny_batch
-    model = make_model(model_name, dropout=0.0).eval()
-    batches = [(features[:20], labels[:20]), (features[20:], labels[20:])]  # 20 rows then 4
-    loss_fn = classification_loss()
-    reported = train_one_epoch(model, batches, loss_fn, torch.optim.SGD(model.parameters(), lr=0.0), features.device)
-    model.train()
-    with torch.no_grad():
-        by_row = sum(loss_fn(model(x), y).item() * len(y) for x, y in batches) / len(labels)
-    assert reported == pytest.approx(by_row, rel=1e-5), f"epoch loss {reported}, mean over rows {by_row}"
-
-
-def test_train_one_epoch_leaves_the_model_in_train_mode(tiny_model, tiny_batch):
-    features, labels = tiny_batch
-    tiny_model.eval()
-    optimizer = torch.optim.SGD(tiny_model.parameters(), lr=1e-3)
-    train_one_epoch(tiny_model, [(features, labels)], classification_loss(), optimizer, features.device)
-    assert tiny_model.training, "train_one_epoch did not put the model in train mode"
 
 
 @pytest.mark.parametrize("mode", ["train", "eval"])

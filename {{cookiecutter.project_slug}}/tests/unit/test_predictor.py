@@ -11,12 +11,19 @@ from hypothesis import strategies as st
 from {{ cookiecutter.package_name }}.data import request_schema, validate
 from {{ cookiecutter.package_name }}.data.schema import COLUMNS, FEATURES, TARGET
 from {{ cookiecutter.package_name }}.inference import Predictor
+from {{ cookiecutter.package_name }}.models import available_models
 
 
 @pytest.fixture
 def predictor(tiny_model, preprocessor, device):
-    """An untrained tiny model with the fitted preprocessing: enough to test the plumbing."""
+    """Each registered model, untrained and tiny, with the fitted preprocessing: enough to test the plumbing."""
     return Predictor(tiny_model, preprocessor, device)
+
+
+@pytest.fixture
+def any_predictor(make_model, preprocessor, device):
+    """A predictor around the first registered model, for checks that do not depend on the model."""
+    return Predictor(make_model(available_models()[0]), preprocessor, device)
 
 
 @pytest.fixture
@@ -29,13 +36,15 @@ def test_predictor_puts_the_model_in_eval_mode(predictor):
     assert not predictor.model.training, "the predictor serves a model in train mode (dropout on)"
 
 
-def test_inference_features_equal_training_features_for_the_same_rows(predictor, preprocessor, embedded_table, split):
+def test_inference_features_equal_training_features_for_the_same_rows(
+    any_predictor, preprocessor, embedded_table, split
+):
     # The few rows of a request must be transformed with the statistics fitted on the training
     # split, exactly as during training: refitting on the request or skipping a step is skew.
     for rows in (split.train[:5], split.test[:1], split.val):
         raw = embedded_table.iloc[rows]
         at_training = preprocessor.transform(validate(raw, request_schema()))
-        at_inference = predictor.features(raw[list(FEATURES)])
+        at_inference = any_predictor.features(raw[list(FEATURES)])
         assert np.array_equal(at_inference, at_training), (
             f"inference features differ from training features for rows {rows[:5].tolist()}: max difference "
             f"{np.abs(at_inference - at_training).max():.3g}"
@@ -71,29 +80,29 @@ def test_batch_prediction_equals_one_by_one_prediction(predictor, requests):
         assert single.label == predictor.classes[int(batch[i].argmax())], f"row {i}: different label alone"
 
 
-def test_allowed_missing_values_are_imputed_not_refused(predictor, requests):
+def test_allowed_missing_values_are_imputed_not_refused(any_predictor, requests):
     rows = requests.head(2).copy()
     rows.loc[0, "sex"] = np.nan
     rows.loc[1, "bill_length_mm"] = np.nan
-    probabilities = predictor.predict_proba(rows)
+    probabilities = any_predictor.predict_proba(rows)
     assert np.isfinite(probabilities).all(), f"non-finite probabilities {probabilities}"
 
 
-def test_extra_columns_such_as_the_label_are_ignored(predictor, embedded_table, split):
+def test_extra_columns_such_as_the_label_are_ignored(any_predictor, embedded_table, split):
     labelled = embedded_table.iloc[split.test[:4]]
-    assert np.array_equal(predictor.predict_proba(labelled), predictor.predict_proba(labelled[list(FEATURES)]))
+    assert np.array_equal(any_predictor.predict_proba(labelled), any_predictor.predict_proba(labelled[list(FEATURES)]))
 
 
-def test_score_is_the_accuracy_on_labelled_rows(predictor, embedded_table, split):
+def test_score_is_the_accuracy_on_labelled_rows(any_predictor, embedded_table, split):
     labelled = embedded_table.iloc[split.test]
-    predicted = predictor.predict(labelled)["label"]
+    predicted = any_predictor.predict(labelled)["label"]
     expected = float((predicted.to_numpy() == labelled[TARGET].to_numpy()).mean())
-    assert predictor.score(labelled) == {"accuracy": pytest.approx(expected), "rows": len(labelled)}
+    assert any_predictor.score(labelled) == {"accuracy": pytest.approx(expected), "rows": len(labelled)}
 
 
-def test_score_needs_the_label_column(predictor, requests):
+def test_score_needs_the_label_column(any_predictor, requests):
     with pytest.raises(ValueError, match=TARGET):
-        predictor.score(requests)
+        any_predictor.score(requests)
 
 
 def bad_requests() -> dict[str, tuple]:
@@ -118,20 +127,20 @@ def bad_requests() -> dict[str, tuple]:
 
 
 @pytest.mark.parametrize(("breakage", "message"), bad_requests().values(), ids=bad_requests().keys())
-def test_bad_input_is_a_value_error_that_says_what_is_wrong(predictor, requests, breakage, message):
+def test_bad_input_is_a_value_error_that_says_what_is_wrong(any_predictor, requests, breakage, message):
     with pytest.raises(ValueError, match=message):
-        predictor.predict(breakage(requests.head(3).copy()))
+        any_predictor.predict(breakage(requests.head(3).copy()))
 
 
 @pytest.mark.parametrize("record", [{}, None, [1, 2, 3]], ids=["empty", "none", "list"])
-def test_a_record_must_be_a_non_empty_mapping(predictor, record):
+def test_a_record_must_be_a_non_empty_mapping(any_predictor, record):
     with pytest.raises(ValueError, match="mapping"):
-        predictor.predict_record(record)
+        any_predictor.predict_record(record)
 
 
-def test_input_that_is_not_a_data_frame_is_a_value_error(predictor, requests):
+def test_input_that_is_not_a_data_frame_is_a_value_error(any_predictor, requests):
     with pytest.raises(ValueError, match="DataFrame"):
-        predictor.predict(requests.to_numpy())
+        any_predictor.predict(requests.to_numpy())
 
 
 @st.composite

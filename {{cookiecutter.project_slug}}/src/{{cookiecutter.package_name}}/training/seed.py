@@ -30,8 +30,12 @@ def seed_worker(worker_id: int) -> None:
 def deterministic_mode(enabled: bool = True) -> Iterator[None]:
     """Make torch pick deterministic kernels (and fail on ops that have none), then restore.
 
-    On CUDA this also needs ``CUBLAS_WORKSPACE_CONFIG``, which is set when absent.
+    On CUDA this also needs ``CUBLAS_WORKSPACE_CONFIG``, which is set when absent. Disabled,
+    it touches nothing (switching the flag makes torch import its compiler, ~1 s).
     """
+    if not enabled:
+        yield
+        return
     previous = (
         torch.are_deterministic_algorithms_enabled(),
         torch.is_deterministic_algorithms_warn_only_enabled(),
@@ -39,11 +43,10 @@ def deterministic_mode(enabled: bool = True) -> Iterator[None]:
         torch.backends.cudnn.benchmark,
         os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
     )
-    if enabled:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
     try:
         yield
     finally:
