@@ -16,7 +16,7 @@ from pathlib import Path
 import nox
 
 nox.needs_version = ">=2024.10.9"
-nox.options.default_venv_backend = "{{ cookiecutter.venv_backend }}"
+nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["lint", "unit"]
 nox.options.error_on_missing_interpreters = True
 
@@ -45,10 +45,14 @@ def bytecode_env(session: nox.Session) -> dict[str, str]:
     Machines and container images often set PYTHONDONTWRITEBYTECODE; then every run compiles
     torch's sources again and pytest rewrites the assertions of every plugin again, which
     costs seconds a run. The cache goes under ``.nox/<session>/``, never into the source tree.
+    Without an environment of its own (``nox --no-venv``) the session keeps Python's defaults.
     """
+    location = getattr(session.virtualenv, "location", None)
+    if location is None:
+        return {}
     return {
         "PYTHONDONTWRITEBYTECODE": "",  # Python only honours a non-empty value
-        "PYTHONPYCACHEPREFIX": str(Path(session.virtualenv.location, "pycache")),
+        "PYTHONPYCACHEPREFIX": str(Path(location, "pycache")),
     }
 
 
