@@ -16,7 +16,7 @@ from pathlib import Path
 import nox
 
 nox.needs_version = ">=2024.10.9"
-nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.default_venv_backend = "{{ cookiecutter.venv_backend }}"
 nox.options.sessions = ["lint", "unit"]
 nox.options.error_on_missing_interpreters = True
 
