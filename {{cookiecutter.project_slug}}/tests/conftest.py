@@ -8,8 +8,10 @@ contract test. The ML assertions themselves live in the package, in ``testing.py
 from __future__ import annotations
 
 import gc
+import os
 import random
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -121,6 +123,26 @@ def tiny_batch(
     features = torch.tensor(preprocessor.transform(tiny_table), device=device)
     labels = torch.tensor(preprocessor.encode_labels(tiny_table[TARGET]), device=device)
     return features, labels
+
+
+# -- files -------------------------------------------------------------------------------
+class MakeDirectoryWhenUnpickled:
+    """Unpickling this runs ``os.mkdir(path)``: a harmless stand-in for arbitrary code."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return os.mkdir, (str(self.path),)
+
+    def ran(self) -> bool:
+        return self.path.exists()
+
+
+@pytest.fixture
+def pickled_code(tmp_path: Path) -> MakeDirectoryWhenUnpickled:
+    """An object to pickle into a file: loading that file must never run it (``pickled_code.ran()``)."""
+    return MakeDirectoryWhenUnpickled(tmp_path / "code-ran")
 
 
 # -- models ------------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pandas as pd
 import pytest
@@ -14,16 +13,6 @@ from {{ cookiecutter.package_name }}.data import load_table
 from {{ cookiecutter.package_name }}.data.schema import FEATURES
 
 pytestmark = pytest.mark.slow
-
-
-class MakeDirectoryWhenUnpickled:
-    """Unpickling this runs ``os.mkdir(path)``: a harmless stand-in for arbitrary code."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def __reduce__(self):
-        return os.mkdir, (self.path,)
 
 
 @pytest.fixture
@@ -114,12 +103,12 @@ def test_a_corrupt_checkpoint_is_exit_status_2(request_csv, tmp_path, capsys):
     assert_one_line_error(capsys, "checkpoint.pt")
 
 
-def test_a_checkpoint_with_pickled_code_is_refused_with_exit_status_2(request_csv, tmp_path, capsys):
+def test_a_checkpoint_with_pickled_code_is_refused_with_exit_status_2(request_csv, pickled_code, tmp_path, capsys):
     checkpoint = tmp_path / "checkpoint.pt"
-    torch.save({"model_state": {}, "hook": MakeDirectoryWhenUnpickled(str(tmp_path / "code-ran"))}, checkpoint)
+    torch.save({"model_state": {}, "hook": pickled_code}, checkpoint)
     assert cli.main(["predict", "--checkpoint", str(checkpoint), "--input", str(request_csv)]) == 2
     assert_one_line_error(capsys, "checkpoint.pt")
-    assert not (tmp_path / "code-ran").exists(), "the CLI ran code pickled into a checkpoint"
+    assert not pickled_code.ran(), "the CLI ran code pickled into a checkpoint"
 
 
 def test_train_refuses_an_invalid_setting_with_exit_status_2(tmp_path, capsys):

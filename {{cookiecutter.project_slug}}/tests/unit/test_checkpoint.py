@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pickle
 
 import pytest
@@ -37,16 +36,6 @@ def payload_for(model: torch.nn.Module, **changes) -> dict:
     }
     payload.update(changes)
     return payload
-
-
-class MakeDirectoryWhenUnpickled:
-    """Unpickling this runs ``os.mkdir(path)``: a harmless stand-in for arbitrary code."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def __reduce__(self):
-        return os.mkdir, (self.path,)
 
 
 @pytest.fixture
@@ -148,13 +137,12 @@ def test_a_file_that_holds_no_dict_is_refused(tmp_path):
         load_checkpoint(path)
 
 
-def test_loading_is_weights_only_so_pickled_code_never_runs(some_model, tmp_path):
-    marker = tmp_path / "code-ran"
+def test_loading_is_weights_only_so_pickled_code_never_runs(some_model, pickled_code, tmp_path):
     path = tmp_path / "checkpoint.pt"
-    torch.save(payload_for(some_model, config=MakeDirectoryWhenUnpickled(str(marker))), path)
+    torch.save(payload_for(some_model, config=pickled_code), path)
     with pytest.raises(CheckpointError, match="mkdir") as raised:
         load_checkpoint(path)
-    assert not marker.exists(), "loading the checkpoint ran pickled code: torch.load without weights_only=True"
+    assert not pickled_code.ran(), "loading the checkpoint ran pickled code: torch.load without weights_only=True"
     assert "\n" not in str(raised.value), f"a multi-line error: {raised.value!r}"
 
 
