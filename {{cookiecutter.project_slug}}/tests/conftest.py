@@ -1,4 +1,7 @@
-"""Fixtures for every tier: seeding, the device, tiny data from the embedded table, tiny models.
+"""Fixtures for every tier: seeding, the device, tiny data from the embedded dataset, tiny models.
+
+Nothing here knows the task: the data comes through the task's ``load_examples`` and its
+fitted ``Preprocessor`` (see ``task.py``), so these fixtures serve a table, images or text.
 
 ``model_name`` is parametrised over the model registry: a test that asks for it (or for
 ``tiny_model``) runs once per registered model, so registering a model enrols it in every
@@ -14,22 +17,18 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from hypothesis import HealthCheck, settings
 from torch import nn
 
+from torch.utils.data import Dataset
+
 from {{ cookiecutter.package_name }}.config import TrainConfig
-from {{ cookiecutter.package_name }}.data import (
-    Preprocessor,
-    Split,
-    TabularDataset,
-    load_table,
-    stratified_split,
-)
-from {{ cookiecutter.package_name }}.data.schema import TARGET
+from {{ cookiecutter.package_name }}.data import Preprocessor, load_examples
 from {{ cookiecutter.package_name }}.models import available_models, build_model
+from {{ cookiecutter.package_name }}.task import Examples
+from {{ cookiecutter.package_name }}.training import Split, stratified_split
 from {{ cookiecutter.package_name }}.training.seed import (
     capture_rng_state,
     restore_rng_state,
@@ -39,7 +38,7 @@ from {{ cookiecutter.package_name }}.training.seed import (
 SEED = 0
 # Small enough that a forward and backward pass takes a millisecond.
 TINY_MODEL_OPTIONS = {"hidden_size": 16, "depth": 2}
-# Rows of each class in the tiny table (drawn from the training split).
+# Examples of each class in the tiny set (drawn from the training split).
 TINY_ROWS_PER_CLASS = 8
 
 # Property tests: timings on shared CI runners are noisy, and drawing data frames is slow by
@@ -78,51 +77,45 @@ def device() -> torch.device:
 
 # -- data --------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
-def embedded_table() -> pd.DataFrame:
-    """The embedded table, read and validated once. Do not modify it: ask for ``table``."""
-    return load_table()
-
-
-@pytest.fixture
-def table(embedded_table: pd.DataFrame) -> pd.DataFrame:
-    """A copy of the embedded table that a test may change."""
-    return embedded_table.copy()
+def embedded_examples() -> Examples:
+    """The embedded dataset, read and validated once. Do not modify it."""
+    return load_examples()
 
 
 @pytest.fixture(scope="session")
-def split(embedded_table: pd.DataFrame) -> Split:
-    """The default train/validation/test split of the embedded table."""
+def split(embedded_examples: Examples) -> Split:
+    """The default train/validation/test split of the embedded dataset."""
     config = TrainConfig()
-    return stratified_split(embedded_table[TARGET], config.val_fraction, config.test_fraction, SEED)
+    return stratified_split(embedded_examples.labels, config.val_fraction, config.test_fraction, SEED)
 
 
 @pytest.fixture(scope="session")
-def preprocessor(embedded_table: pd.DataFrame, split: Split) -> Preprocessor:
+def preprocessor(embedded_examples: Examples, split: Split) -> Preprocessor:
     """Preprocessing fitted on the training split. Shared: do not refit it."""
-    return Preprocessor().fit(embedded_table.iloc[split.train])
+    return Preprocessor().fit(embedded_examples.subset(split.train))
+
+
+@pytest.fixture(scope="session")
+def tiny_examples(embedded_examples: Examples, split: Split) -> Examples:
+    """A few training examples of every class, in dataset order."""
+    labels = embedded_examples.labels
+    rows = [int(i) for label in sorted(set(labels)) for i in split.train[labels[split.train] == label][:TINY_ROWS_PER_CLASS]]
+    return embedded_examples.subset(sorted(rows))
 
 
 @pytest.fixture
-def tiny_table(embedded_table: pd.DataFrame, split: Split) -> pd.DataFrame:
-    """A few raw training rows of every class, in table order (some have missing values)."""
-    train = embedded_table.iloc[split.train]
-    return train.groupby(TARGET, group_keys=False).head(TINY_ROWS_PER_CLASS).reset_index(drop=True)
-
-
-@pytest.fixture
-def tiny_dataset(tiny_table: pd.DataFrame, preprocessor: Preprocessor) -> TabularDataset:
-    """The tiny table as the torch Dataset the training loop reads."""
-    return TabularDataset(preprocessor.transform(tiny_table), preprocessor.encode_labels(tiny_table[TARGET]))
+def tiny_dataset(tiny_examples: Examples, preprocessor: Preprocessor) -> Dataset:
+    """The tiny examples as the torch Dataset the training loop reads (no augmentation)."""
+    return preprocessor.dataset(tiny_examples, train=False)
 
 
 @pytest.fixture
 def tiny_batch(
-    tiny_table: pd.DataFrame, preprocessor: Preprocessor, device: torch.device
+    tiny_dataset: Dataset, preprocessor: Preprocessor, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(features, labels) of the tiny table, preprocessed, on ``device``."""
-    features = torch.tensor(preprocessor.transform(tiny_table), device=device)
-    labels = torch.tensor(preprocessor.encode_labels(tiny_table[TARGET]), device=device)
-    return features, labels
+    """(inputs, labels) of the tiny examples, preprocessed, as one batch on ``device``."""
+    inputs, labels = preprocessor.collate([tiny_dataset[i] for i in range(len(tiny_dataset))])
+    return inputs.to(device), labels.to(device)
 
 
 # -- files -------------------------------------------------------------------------------
@@ -157,8 +150,8 @@ def make_model(preprocessor: Preprocessor, device: torch.device) -> Callable[...
     """``make_model(name, **options)``: a tiny registered model sized for the embedded data, on ``device``."""
 
     def make(name: str, **options) -> nn.Module:
-        options = {**TINY_MODEL_OPTIONS, **options}
-        model = build_model(name, preprocessor.num_features, len(preprocessor.classes), **options)
+        options = {**preprocessor.model_inputs(), **TINY_MODEL_OPTIONS, **options}
+        model = build_model(name, num_classes=len(preprocessor.classes), **options)
         return model.to(device)
 
     return make

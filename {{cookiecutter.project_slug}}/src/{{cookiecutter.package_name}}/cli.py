@@ -13,6 +13,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 
 from .config import TrainConfig
+from .data import read_inputs
 
 
 def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="{{ cookiecutter.project_slug }}", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
-    train = commands.add_parser("train", help="train on a labelled CSV (default: the embedded dataset)")
+    train = commands.add_parser("train", help="train on labelled data (default: the embedded dataset)")
     _add_config_arguments(train)
     train.add_argument(
         "--progress",
@@ -40,15 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="progress bar (default: only on a terminal)",
     )
 
-    evaluate = commands.add_parser("evaluate", help="accuracy of a checkpoint on a labelled CSV")
+    evaluate = commands.add_parser("evaluate", help="accuracy of a checkpoint on labelled data")
     evaluate.add_argument("--checkpoint", required=True, help="checkpoint written by train")
     evaluate.add_argument(
-        "--data", default=None, help="labelled CSV to score in full (default: the checkpoint's own test split)"
+        "--data", default=None, help="labelled data to score in full (default: the checkpoint's own test split)"
     )
 
-    predict = commands.add_parser("predict", help="label and confidence for every row of a CSV")
+    predict = commands.add_parser("predict", help="label and confidence for every input")
     predict.add_argument("--checkpoint", required=True, help="checkpoint written by train")
-    predict.add_argument("--input", required=True, help="CSV with the feature columns")
+    predict.add_argument("--input", required=True, help=read_inputs.__doc__.splitlines()[0])
     predict.add_argument("--output", default=None, help="CSV to write (default: standard output)")
     return parser
 
@@ -83,30 +84,29 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from .data import load_table, stratified_split
+    from .data import load_examples
     from .inference import Predictor
-    from .training import load_checkpoint
+    from .training import load_checkpoint, stratified_split
 
     predictor = Predictor.from_checkpoint(args.checkpoint)
     if args.data is not None:
-        table, source = load_table(args.data), args.data
+        examples, source = load_examples(args.data), args.data
     else:
         config = TrainConfig.from_dict(load_checkpoint(args.checkpoint)["config"])
-        table = load_table(config.data)
-        split = stratified_split(
-            table[predictor.preprocessor.target], config.val_fraction, config.test_fraction, config.seed
-        )
-        table, source = table.iloc[split.test], "test split"
-    print(json.dumps({"source": source, **predictor.score(table)}))
+        examples = load_examples(config.data)
+        split = stratified_split(examples.labels, config.val_fraction, config.test_fraction, config.seed)
+        examples, source = examples.subset(split.test), "test split"
+    print(json.dumps({"source": source, **predictor.score(examples)}))
     return 0
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .data import read_csv
     from .inference import Predictor
 
     predictor = Predictor.from_checkpoint(args.checkpoint)
-    predictions = predictor.predict(read_csv(args.input))
+    predictions = predictor.predict(read_inputs(args.input))
+    if predictions.index.name:  # inputs named by their index (image files): keep the names
+        predictions = predictions.reset_index()
     if args.output is None:
         predictions.to_csv(sys.stdout, index=False)
     else:

@@ -1,25 +1,30 @@
-"""Typed configuration of a training run. The CLI is generated from these fields."""
+"""Typed configuration of a training run. The CLI is generated from these fields.
+
+The defaults that depend on the task (the model, epochs, learning rate, ...) come from
+``TRAINING_DEFAULTS`` in the task's ``data`` package.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from .data import TRAINING_DEFAULTS as DEFAULTS
 from .models import available_models
 
 
 @dataclass
 class TrainConfig:
-    data: str | None = field(default=None, metadata={"help": "labelled CSV (default: the embedded dataset)"})
+    data: str | None = field(default=None, metadata={"help": "labelled data (default: the embedded dataset)"})
     output_dir: str = field(default="runs/latest", metadata={"help": "where the checkpoint and metrics go"})
-    model: str = field(default="mlp", metadata={"help": f"registered model: {', '.join(available_models())}"})
-    hidden_size: int = field(default=64, metadata={"help": "width of the hidden layers"})
-    depth: int = field(default=2, metadata={"help": "number of hidden layers or blocks"})
-    dropout: float = field(default=0.1, metadata={"help": "dropout probability"})
-    epochs: int = field(default=40, metadata={"help": "passes over the training split"})
-    batch_size: int = field(default=32, metadata={"help": "rows per optimiser step, over all processes"})
-    learning_rate: float = field(default=3e-3, metadata={"help": "Adam learning rate"})
-    weight_decay: float = field(default=1e-4, metadata={"help": "AdamW weight decay"})
+    model: str = field(default=DEFAULTS["model"], metadata={"help": f"registered model: {', '.join(available_models())}"})
+    hidden_size: int = field(default=DEFAULTS["hidden_size"], metadata={"help": "width of the hidden layers"})
+    depth: int = field(default=DEFAULTS["depth"], metadata={"help": "number of hidden layers or blocks"})
+    dropout: float = field(default=DEFAULTS["dropout"], metadata={"help": "dropout probability"})
+    epochs: int = field(default=DEFAULTS["epochs"], metadata={"help": "passes over the training split"})
+    batch_size: int = field(default=DEFAULTS["batch_size"], metadata={"help": "rows per optimiser step, over all processes"})
+    learning_rate: float = field(default=DEFAULTS["learning_rate"], metadata={"help": "Adam learning rate"})
+    weight_decay: float = field(default=DEFAULTS["weight_decay"], metadata={"help": "AdamW weight decay"})
     val_fraction: float = field(default=0.15, metadata={"help": "share of rows for validation"})
     test_fraction: float = field(default=0.15, metadata={"help": "share of rows held out for testing"})
     seed: int = field(default=0, metadata={"help": "seeds the split, the weights, dropout and shuffling"})
@@ -54,7 +59,7 @@ class TrainConfig:
             raise ValueError("invalid configuration: " + "; ".join(problems))
 
     def model_options(self) -> dict[str, Any]:
-        """Keyword options every registered model accepts besides in_features and num_classes."""
+        """Keyword options every registered model accepts besides num_classes and the input sizes."""
         return {"hidden_size": self.hidden_size, "depth": self.depth, "dropout": self.dropout}
 
     def to_dict(self) -> dict[str, Any]:

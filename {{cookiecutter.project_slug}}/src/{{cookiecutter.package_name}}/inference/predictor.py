@@ -1,8 +1,7 @@
-"""Serving a checkpoint: raw rows in, label and confidence out, bad input refused."""
+"""Serving a checkpoint: raw inputs in, label and confidence out, bad input refused."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,8 +11,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..data import Preprocessor, request_schema, validate
+from ..data import Preprocessor
 from ..models import build_model
+from ..task import Examples
 from ..training.checkpoint import load_checkpoint, load_model_state
 
 
@@ -27,8 +27,8 @@ class Prediction:
 class Predictor:
     """A trained model with the preprocessing it was trained with.
 
-    Input is validated against the request schema and transformed with the *fitted*
-    preprocessing stored in the checkpoint, so serving sees exactly what training saw.
+    Raw inputs are validated and transformed by the *fitted* preprocessing stored in the
+    checkpoint (``Preprocessor.prepare``), so serving sees exactly what training saw.
     """
 
     def __init__(self, model: nn.Module, preprocessor: Preprocessor, device: str | torch.device = "cpu") -> None:
@@ -42,8 +42,8 @@ class Predictor:
         preprocessor = Preprocessor.from_state_dict(checkpoint["preprocessor"])
         model = build_model(
             checkpoint["model_name"],
-            preprocessor.num_features,
-            len(preprocessor.classes),
+            num_classes=len(preprocessor.classes),
+            **preprocessor.model_inputs(),
             **checkpoint["model_options"],
         )
         load_model_state(model, checkpoint["model_state"])
@@ -53,38 +53,33 @@ class Predictor:
     def classes(self) -> list[str]:
         return self.preprocessor.classes
 
-    def features(self, frame: pd.DataFrame) -> np.ndarray:
-        """Validate raw rows and turn them into model inputs; ValueError on bad input."""
-        if not isinstance(frame, pd.DataFrame):
-            raise ValueError(f"expected a pandas DataFrame, got {type(frame).__name__}")
-        checked = validate(frame, request_schema(), source="prediction input")
-        return self.preprocessor.transform(checked)
+    def features(self, inputs: Any) -> torch.Tensor:
+        """Validate raw inputs and turn them into one batch of model inputs; ValueError on bad input."""
+        return self.preprocessor.prepare(inputs)
 
     @torch.no_grad()
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """Class probabilities, shape (rows, classes), each row summing to one."""
-        features = torch.as_tensor(self.features(frame), device=self.device)
-        return torch.softmax(self.model(features), dim=1).cpu().numpy()
+    def predict_proba(self, inputs: Any) -> np.ndarray:
+        """Class probabilities, shape (items, classes), each row summing to one."""
+        batch = self.features(inputs).to(self.device)
+        return torch.softmax(self.model(batch).float(), dim=1).cpu().numpy()
 
-    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """One row per input row: ``label``, ``confidence`` and a probability per class."""
-        probabilities = self.predict_proba(frame)
+    def predict(self, inputs: Any) -> pd.DataFrame:
+        """One row per input: ``label``, ``confidence`` and a probability per class, on the inputs' index."""
+        probabilities = self.predict_proba(inputs)
         result = pd.DataFrame(
             {
                 "label": self.preprocessor.decode_labels(probabilities.argmax(axis=1)),
                 "confidence": probabilities.max(axis=1).astype(float),
             },
-            index=frame.index,
+            index=getattr(inputs, "index", None),
         )
         for i, name in enumerate(self.classes):
             result[f"probability_{name}"] = probabilities[:, i].astype(float)
         return result
 
-    def predict_record(self, record: Mapping[str, Any]) -> Prediction:
-        """Predict for one record given as a mapping of column name to value."""
-        if not isinstance(record, Mapping) or not record:
-            raise ValueError("a record must be a non-empty mapping of column name to value")
-        probabilities = self.predict_proba(pd.DataFrame([dict(record)]))[0]
+    def predict_one(self, item: Any) -> Prediction:
+        """Predict for one raw item (a record, an image, a text)."""
+        probabilities = self.predict_proba(self.preprocessor.single(item))[0]
         best = int(probabilities.argmax())
         return Prediction(
             label=self.classes[best],
@@ -92,11 +87,10 @@ class Predictor:
             probabilities={name: float(p) for name, p in zip(self.classes, probabilities, strict=True)},
         )
 
-    def score(self, frame: pd.DataFrame) -> dict[str, float]:
-        """Accuracy on a labelled table."""
-        target = self.preprocessor.target
-        if target not in frame.columns:
-            raise ValueError(f"labelled input needs a '{target}' column")
-        labels = self.preprocessor.encode_labels(frame[target])
-        predicted = self.predict_proba(frame).argmax(axis=1)
-        return {"accuracy": float((predicted == labels).mean()), "rows": len(frame)}
+    def score(self, examples: Examples) -> dict[str, float]:
+        """Accuracy on labelled examples."""
+        if len(examples) == 0:
+            raise ValueError("cannot score an empty set of examples")
+        labels = self.preprocessor.encode_labels(examples.labels)
+        predicted = self.predict_proba(examples.inputs).argmax(axis=1)
+        return {"accuracy": float((predicted == labels).mean()), "rows": len(examples)}

@@ -1,6 +1,10 @@
 """Model definitions and the registry. Import a module here to register its models."""
 
+{% if cookiecutter.task == "tabular" -%}
 from . import mlp, resmlp  # noqa: F401  (registers the models)
+{%- elif cookiecutter.task == "image" -%}
+from . import cnn, resnet  # noqa: F401  (registers the models)
+{%- endif %}
 from .registry import available_models, build_model, register_model
 
 __all__ = ["available_models", "build_model", "register_model"]

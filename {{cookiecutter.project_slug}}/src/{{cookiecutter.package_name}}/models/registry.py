@@ -12,8 +12,12 @@ _REGISTRY: dict[str, ModelFactory] = {}
 
 
 def register_model(name: str) -> Callable[[ModelFactory], ModelFactory]:
-    """Decorator: ``@register_model("mlp")`` over a class or function taking
-    ``in_features`` and ``num_classes`` (and keyword options) and returning logits."""
+    """Decorator: ``@register_model("name")`` over a class or function that returns logits.
+
+    It is called with ``num_classes``, the input sizes of ``Preprocessor.model_inputs()``
+    (``in_features`` for a table; ``in_channels``, ``height`` and ``width`` for images) and
+    the options of ``TrainConfig.model_options()`` (``hidden_size``, ``depth``, ``dropout``).
+    """
 
     def decorator(factory: ModelFactory) -> ModelFactory:
         if name in _REGISTRY:
@@ -28,10 +32,10 @@ def available_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def build_model(name: str, in_features: int, num_classes: int, **options) -> nn.Module:
+def build_model(name: str, *, num_classes: int, **sizes_and_options) -> nn.Module:
     """Build a registered model; an unknown name is a ValueError listing the known ones."""
     try:
         factory = _REGISTRY[name]
     except KeyError:
         raise ValueError(f"unknown model '{name}'; available: {available_models()}") from None
-    return factory(in_features=in_features, num_classes=num_classes, **options)
+    return factory(num_classes=num_classes, **sizes_and_options)

@@ -7,10 +7,12 @@ from .loop import TrainResult, evaluate, fit, train_one_epoch
 from .losses import classification_loss
 from .metrics import accuracy
 from .seed import capture_rng_state, deterministic_mode, restore_rng_state, seed_everything, seed_worker
+from .split import Split, stratified_split
 
 __all__ = [
     "CheckpointError",
     "DistributedContext",
+    "Split",
     "TrainResult",
     "accuracy",
     "capture_rng_state",
@@ -27,5 +29,6 @@ __all__ = [
     "save_checkpoint",
     "seed_everything",
     "seed_worker",
+    "stratified_split",
     "train_one_epoch",
 ]

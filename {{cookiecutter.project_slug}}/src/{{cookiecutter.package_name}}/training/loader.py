@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
@@ -17,6 +20,7 @@ def make_loader(
     num_workers: int = 0,
     num_replicas: int = 1,
     rank: int = 0,
+    collate_fn: Callable[[list[Any]], Any] | None = None,
 ) -> DataLoader:
     """A loader whose order depends only on ``seed`` and the epoch.
 
@@ -36,4 +40,5 @@ def make_loader(
         num_workers=num_workers,
         worker_init_fn=seed_worker,
         generator=generator,
+        collate_fn=collate_fn,
     )

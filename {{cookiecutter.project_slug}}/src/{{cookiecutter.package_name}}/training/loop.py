@@ -1,7 +1,7 @@
 """The training loop: epochs of optimiser steps, validation in eval mode, checkpoints, metrics.
 
-Nothing here knows the example task: it trains any registered model on (features, label)
-batches, so it stays when you replace the data and the model.
+Nothing here knows the task: it reaches the data through the names of ``task.py`` and trains
+any registered model on (inputs, label) batches, so it stays when you replace the data and the model.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Subset
 
 from ..config import TrainConfig
-from ..data import Preprocessor, TabularDataset, load_table, stratified_split
+from ..data import Preprocessor, load_examples
 from ..files import write_json
 from ..models import build_model
 from .checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint, load_model_state, save_checkpoint
@@ -27,6 +27,7 @@ from .losses import classification_loss
 from .metrics import accuracy
 from .progress import progress
 from .seed import capture_rng_state, deterministic_mode, restore_rng_state, seed_everything
+from .split import Split, stratified_split
 
 CHECKPOINT_NAME = "checkpoint.pt"
 METRICS_NAME = "metrics.json"
@@ -39,6 +40,7 @@ class TrainResult:
     metrics: dict[str, Any]
     history: list[dict[str, float]] = field(default_factory=list)
     checkpoint_path: Path | None = None
+    split: Split | None = None
 
 
 def train_one_epoch(
@@ -58,11 +60,11 @@ def train_one_epoch(
     device = torch.device(device)
     model.train()
     total, rows = 0.0, 0
-    for features, labels in loader:
-        features, labels = features.to(device), labels.to(device)
+    for inputs, labels in loader:
+        inputs, labels = inputs.to(device), labels.to(device)
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device.type, enabled=scaler is not None):
-            loss = loss_fn(model(features), labels)
+            loss = loss_fn(model(inputs), labels)
         if scaler is None:
             loss.backward()
             optimizer.step()
@@ -88,8 +90,8 @@ def evaluate(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, device: t
     try:
         loss_sum, correct, rows = 0.0, 0.0, 0
         logits, labels = [], []
-        for features, target in loader:
-            logits.append(model(features.to(device)))
+        for inputs, target in loader:
+            logits.append(model(inputs.to(device)))
             labels.append(target.to(device))
         if logits:
             all_logits, all_labels = torch.cat(logits), torch.cat(labels)
@@ -128,16 +130,15 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
         config = _resume_config(config, resumed)
     seed_everything(config.seed)  # the same on every process: same split, same initial weights
 
-    table = load_table(config.data)
-    split = stratified_split(table[Preprocessor().target], config.val_fraction, config.test_fraction, config.seed)
+    examples = load_examples(config.data)
+    split = stratified_split(examples.labels, config.val_fraction, config.test_fraction, config.seed)
     if resumed is not None:
         preprocessor = Preprocessor.from_state_dict(resumed["preprocessor"])
     else:
-        preprocessor = Preprocessor().fit(table.iloc[split.train])
+        preprocessor = Preprocessor().fit(examples.subset(split.train))
     loaders = {}
     for name, rows in (("train", split.train), ("val", split.val), ("test", split.test)):
-        part = table.iloc[rows]
-        dataset = TabularDataset(preprocessor.transform(part), preprocessor.encode_labels(part[preprocessor.target]))
+        dataset = preprocessor.dataset(examples.subset(rows), train=name == "train", seed=config.seed)
         if name == "train":
             loaders[name] = make_loader(
                 dataset,
@@ -147,12 +148,17 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
                 num_workers=config.num_workers,
                 num_replicas=context.world_size,
                 rank=context.rank,
+                collate_fn=preprocessor.collate,
             )
         else:  # every process scores its own rows, without the padding a sampler would add
             shard = Subset(dataset, range(context.rank, len(dataset), context.world_size))
-            loaders[name] = make_loader(shard, config.batch_size, shuffle=False, seed=config.seed)
+            loaders[name] = make_loader(
+                shard, config.batch_size, shuffle=False, seed=config.seed, collate_fn=preprocessor.collate
+            )
 
-    model = build_model(config.model, preprocessor.num_features, len(preprocessor.classes), **config.model_options())
+    model = build_model(
+        config.model, num_classes=len(preprocessor.classes), **preprocessor.model_inputs(), **config.model_options()
+    )
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     scaler = torch.amp.GradScaler(device.type) if config.amp else None
@@ -180,6 +186,8 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
     )
     for epoch in epochs:
         loaders["train"].sampler.set_epoch(epoch)
+        if hasattr(loaders["train"].dataset, "set_epoch"):  # augmentation drawn per epoch, not per process
+            loaders["train"].dataset.set_epoch(epoch)
         train_loss = train_one_epoch(trained, loaders["train"], loss_fn, optimizer, device, scaler=scaler)
         val = evaluate(model, loaders["val"], loss_fn, device)
         history.append(
@@ -224,7 +232,9 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
     }
     if context.is_main:
         write_json(metrics, output_dir / METRICS_NAME)
-    return TrainResult(model, preprocessor, metrics, history, checkpoint_path if checkpoint_path.exists() else None)
+    return TrainResult(
+        model, preprocessor, metrics, history, checkpoint_path if checkpoint_path.exists() else None, split
+    )
 
 
 def _resume_config(config: TrainConfig, checkpoint: dict[str, Any]) -> TrainConfig:

@@ -1,0 +1,102 @@
+"""The seam between the task-generic core and the task part of the project.
+
+The core (the training loop, checkpoints, distributed training, the CLI, the Predictor and
+the test battery) never looks inside the data. It reaches the task only through the names
+that ``data/__init__.py`` exports, and those are the only names to keep when you replace
+the data with your own:
+
+``load_examples(path=None) -> Examples``
+    Read and validate labelled raw data (the embedded dataset when ``path`` is None).
+``read_inputs(path) -> inputs``
+    Read unlabelled raw inputs for ``predict``: a pandas object, one item per row. An index
+    with a name (such as ``file``) is written beside the predictions.
+``Preprocessor``
+    The fitted preprocessing state (scaler, pixel statistics, tokenizer) that travels inside
+    the checkpoint, as the ``Preprocessor`` protocol below describes.
+``TRAINING_DEFAULTS``
+    The defaults of ``TrainConfig`` that suit this task (model, epochs, learning rate, ...).
+
+Models are built with ``num_classes`` and the keyword sizes of ``Preprocessor.model_inputs()``
+(``in_features`` for a table, ``in_channels``/``height``/``width`` for images), so any model
+registered in ``models/`` trains, serves and gets the whole test battery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Examples:
+    """Labelled raw data: ``inputs`` (a pandas object, one item per row) and a class name per item."""
+
+    inputs: pd.DataFrame | pd.Series
+    labels: np.ndarray
+
+    def __post_init__(self) -> None:
+        if len(self.inputs) != len(self.labels):
+            raise ValueError(f"{len(self.inputs)} inputs but {len(self.labels)} labels")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, rows: Sequence[int] | np.ndarray) -> Examples:
+        """The examples at positions ``rows``, in that order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return Examples(self.inputs.iloc[rows], self.labels[rows])
+
+
+class Preprocessor(Protocol):
+    """What every task's preprocessing offers the core.
+
+    ``fit`` sees the training split only; ``state_dict`` holds plain Python values and
+    tensors, so it is saved in the checkpoint and read back with ``weights_only=True``;
+    ``from_state_dict`` restores it for serving, never refitting anything.
+    """
+
+    def fit(self, examples: Examples) -> Preprocessor: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> Preprocessor: ...
+
+    @property
+    def classes(self) -> list[str]: ...
+
+    def model_inputs(self) -> dict[str, int]:
+        """The input sizes a model is built with, besides ``num_classes``."""
+        ...
+
+    def prepare(self, inputs: Any) -> torch.Tensor:
+        """Validate raw inputs and turn them into one batch of model inputs; ValueError naming what is wrong."""
+        ...
+
+    def single(self, item: Any) -> Any:
+        """One raw item (a record, an image, a text) as inputs of one row."""
+        ...
+
+    def dataset(self, examples: Examples, *, train: bool, seed: int = 0) -> Dataset:
+        """(model input, label id) pairs; random augmentation only when ``train``.
+
+        Augmentation is drawn from ``seed``, the epoch (``dataset.set_epoch``, where the task
+        augments) and the item's position, so it is the same in one process or several.
+        """
+        ...
+
+    def collate(self, items: list[tuple[torch.Tensor, torch.Tensor]]) -> Batch:
+        """Stack dataset items into one (inputs, labels) batch."""
+        ...
+
+    def encode_labels(self, labels: Any) -> np.ndarray: ...
+
+    def decode_labels(self, ids: Any) -> list[str]: ...
