@@ -21,7 +21,6 @@ import pytest
 import torch
 from hypothesis import HealthCheck, settings
 from torch import nn
-
 from torch.utils.data import Dataset
 
 from {{ cookiecutter.package_name }}.config import TrainConfig
@@ -99,7 +98,9 @@ def preprocessor(embedded_examples: Examples, split: Split) -> Preprocessor:
 def tiny_examples(embedded_examples: Examples, split: Split) -> Examples:
     """A few training examples of every class, in dataset order."""
     labels = embedded_examples.labels
-    rows = [int(i) for label in sorted(set(labels)) for i in split.train[labels[split.train] == label][:TINY_ROWS_PER_CLASS]]
+    rows = [
+        int(i) for label in sorted(set(labels)) for i in split.train[labels[split.train] == label][:TINY_ROWS_PER_CLASS]
+    ]
     return embedded_examples.subset(sorted(rows))
 
 

@@ -17,12 +17,16 @@ from .models import available_models
 class TrainConfig:
     data: str | None = field(default=None, metadata={"help": "labelled data (default: the embedded dataset)"})
     output_dir: str = field(default="runs/latest", metadata={"help": "where the checkpoint and metrics go"})
-    model: str = field(default=DEFAULTS["model"], metadata={"help": f"registered model: {', '.join(available_models())}"})
+    model: str = field(
+        default=DEFAULTS["model"], metadata={"help": f"registered model: {', '.join(available_models())}"}
+    )
     hidden_size: int = field(default=DEFAULTS["hidden_size"], metadata={"help": "width of the hidden layers"})
     depth: int = field(default=DEFAULTS["depth"], metadata={"help": "number of hidden layers or blocks"})
     dropout: float = field(default=DEFAULTS["dropout"], metadata={"help": "dropout probability"})
     epochs: int = field(default=DEFAULTS["epochs"], metadata={"help": "passes over the training split"})
-    batch_size: int = field(default=DEFAULTS["batch_size"], metadata={"help": "rows per optimiser step, over all processes"})
+    batch_size: int = field(
+        default=DEFAULTS["batch_size"], metadata={"help": "rows per optimiser step, over all processes"}
+    )
     learning_rate: float = field(default=DEFAULTS["learning_rate"], metadata={"help": "Adam learning rate"})
     weight_decay: float = field(default=DEFAULTS["weight_decay"], metadata={"help": "AdamW weight decay"})
     val_fraction: float = field(default=0.15, metadata={"help": "share of rows for validation"})

@@ -12,7 +12,7 @@ from torch import distributed
 
 import {{ cookiecutter.package_name }} as package
 from {{ cookiecutter.package_name }}.config import TrainConfig
-from {{ cookiecutter.package_name }}.data import load_table
+from {{ cookiecutter.package_name }}.data import load_examples
 from {{ cookiecutter.package_name }}.inference import Predictor
 from {{ cookiecutter.package_name }}.testing import run_torchrun
 from {{ cookiecutter.package_name }}.training import fit, load_checkpoint
@@ -74,9 +74,9 @@ def test_metrics_are_reduced_over_both_processes(runs: dict[str, Path]) -> None:
 
 
 def test_checkpoint_written_under_ddp_serves_in_one_process(runs: dict[str, Path]) -> None:
-    table = load_table()
-    from_ddp = Predictor.from_checkpoint(runs["ddp"] / "checkpoint.pt").predict_proba(table)
-    from_single = Predictor.from_checkpoint(runs["single"] / "checkpoint.pt").predict_proba(table)
+    inputs = load_examples().inputs
+    from_ddp = Predictor.from_checkpoint(runs["ddp"] / "checkpoint.pt").predict_proba(inputs)
+    from_single = Predictor.from_checkpoint(runs["single"] / "checkpoint.pt").predict_proba(inputs)
     np.testing.assert_allclose(from_ddp, from_single, atol=1e-5, err_msg="DDP checkpoint predicts differently")
 
 

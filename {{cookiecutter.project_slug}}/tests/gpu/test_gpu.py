@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from {{ cookiecutter.package_name }}.config import TrainConfig
-from {{ cookiecutter.package_name }}.data.schema import TARGET
 from {{ cookiecutter.package_name }}.inference import Predictor
 from {{ cookiecutter.package_name }}.models import build_model
 from {{ cookiecutter.package_name }}.testing import assert_gradients_flow, assert_state_dicts_equal
@@ -29,17 +28,16 @@ GRADIENT_TOLERANCE = {"rtol": 1e-3, "atol": 1e-5}
 
 
 @pytest.fixture
-def cpu_batch(tiny_table, preprocessor):
+def cpu_batch(tiny_dataset, preprocessor):
     """The tiny batch on the CPU, to be copied to the GPU by each test."""
-    features = torch.tensor(preprocessor.transform(tiny_table))
-    labels = torch.tensor(preprocessor.encode_labels(tiny_table[TARGET]))
-    return features, labels
+    return preprocessor.collate([tiny_dataset[i] for i in range(len(tiny_dataset))])
 
 
 @pytest.fixture
 def cpu_model(model_name, preprocessor):
     """A tiny model built on the CPU with the test's seed, to be copied to the GPU."""
-    return build_model(model_name, preprocessor.num_features, len(preprocessor.classes), hidden_size=16, dropout=0.2)
+    options = {**preprocessor.model_inputs(), "hidden_size": 16, "dropout": 0.2}
+    return build_model(model_name, num_classes=len(preprocessor.classes), **options)
 
 
 def assert_on(device: torch.device, tensor: torch.Tensor, what: str) -> None:
@@ -85,7 +83,8 @@ def test_deterministic_mode_repeats_training_bit_for_bit_on_the_gpu(cuda, model_
 
     def run() -> torch.nn.Module:
         seed_everything(0)
-        model = build_model(model_name, preprocessor.num_features, len(preprocessor.classes), dropout=0.2).to(cuda)
+        options = {**preprocessor.model_inputs(), "dropout": 0.2}
+        model = build_model(model_name, num_classes=len(preprocessor.classes), **options).to(cuda)
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
         train_one_epoch(model, [(features, labels)] * 5, classification_loss(), optimizer, cuda)
         return model
@@ -107,12 +106,12 @@ def test_a_short_training_run_on_the_gpu_lowers_the_loss(cuda, tmp_path, amp):
     assert result.metrics["val_accuracy"] >= 0.9, f"validation accuracy {result.metrics['val_accuracy']:.3f}"
 
 
-def test_a_checkpoint_trained_on_the_gpu_serves_on_the_cpu_with_the_same_predictions(cuda, tmp_path, embedded_table):
+def test_a_checkpoint_trained_on_the_gpu_serves_on_the_cpu_with_the_same_predictions(cuda, tmp_path, embedded_examples):
     result = fit(TrainConfig(epochs=2, device=str(cuda), output_dir=str(tmp_path)), show_progress=False)
     on_gpu = Predictor(result.model, result.preprocessor, cuda)
     on_cpu = Predictor.from_checkpoint(result.checkpoint_path, device="cpu")
     assert_on(cuda, next(on_gpu.model.parameters()), "the GPU predictor's model")
-    rows = embedded_table.head(50)
+    inputs = embedded_examples.inputs.iloc[:50]
     torch.testing.assert_close(
-        torch.as_tensor(on_cpu.predict_proba(rows)), torch.as_tensor(on_gpu.predict_proba(rows)), **OUTPUT_TOLERANCE
+        torch.as_tensor(on_cpu.predict_proba(inputs)), torch.as_tensor(on_gpu.predict_proba(inputs)), **OUTPUT_TOLERANCE
     )

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from {{ cookiecutter.package_name }}.config import TrainConfig
 from {{ cookiecutter.package_name }}.training import TrainResult, fit
 
 QUICK = {"epochs": 3, "seed": 0, "device": "cpu"}
+
+
+@pytest.fixture
+def assert_one_line_error(capsys: pytest.CaptureFixture[str]) -> Callable[..., None]:
+    """``assert_one_line_error(*mentions)``: stderr holds exactly one ``error: ...`` line naming each of them."""
+
+    def check(*mentions: str) -> None:
+        err = capsys.readouterr().err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1, f"expected one line on stderr, got {err!r}"
+        assert lines[0].startswith("error: "), f"expected 'error: ...', got {err!r}"
+        for text in mentions:
+            assert text in lines[0], f"the error line does not mention {text!r}: {lines[0]}"
+
+    return check
 
 
 @pytest.fixture(scope="session")

@@ -2,55 +2,63 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
 from {{ cookiecutter.package_name }}.config import TrainConfig
-from {{ cookiecutter.package_name }}.data import load_table, stratified_split
-from {{ cookiecutter.package_name }}.data.schema import FEATURES
+from {{ cookiecutter.package_name }}.data import load_examples
 from {{ cookiecutter.package_name }}.inference import Predictor
 from {{ cookiecutter.package_name }}.testing import assert_same_outputs, assert_state_dicts_equal
-from {{ cookiecutter.package_name }}.training import load_checkpoint
+from {{ cookiecutter.package_name }}.training import load_checkpoint, stratified_split
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def test_rows(trained):
+def test_examples(trained):
+    """The test split of the trained run, found again from the settings stored in its checkpoint."""
     config = TrainConfig.from_dict(load_checkpoint(trained.checkpoint_path)["config"])
-    table = load_table(config.data)
-    split = stratified_split(table[trained.preprocessor.target], config.val_fraction, config.test_fraction, config.seed)
-    return table.iloc[split.test]
+    examples = load_examples(config.data)
+    split = stratified_split(examples.labels, config.val_fraction, config.test_fraction, config.seed)
+    return examples.subset(split.test)
 
 
-def test_loaded_checkpoint_reproduces_the_trained_model_exactly(trained, test_rows):
+def training_inputs(preprocessor, examples) -> torch.Tensor:
+    """The inputs the training loop scores for these examples (its evaluation dataset, one batch)."""
+    dataset = preprocessor.dataset(examples, train=False)
+    return preprocessor.collate([dataset[i] for i in range(len(dataset))])[0]
+
+
+def test_loaded_checkpoint_reproduces_the_trained_model_exactly(trained, test_examples):
     predictor = Predictor.from_checkpoint(trained.checkpoint_path)
     assert_state_dicts_equal(trained.model.state_dict(), predictor.model.state_dict(), "served vs trained weights")
-    features = torch.as_tensor(trained.preprocessor.transform(test_rows))
-    assert_same_outputs(trained.model, predictor.model, features, "served vs trained logits")
+    inputs = training_inputs(trained.preprocessor, test_examples)
+    assert_same_outputs(trained.model, predictor.model, inputs, "served vs trained logits")
 
 
-def test_served_preprocessing_is_the_fitted_training_preprocessing(trained, test_rows):
+def test_served_preprocessing_is_the_fitted_training_preprocessing(trained, test_examples):
     predictor = Predictor.from_checkpoint(trained.checkpoint_path)
-    assert predictor.preprocessor.state == trained.preprocessor.state, "the checkpoint holds other statistics"
-    served = predictor.features(test_rows[list(FEATURES)])
-    assert np.array_equal(served, trained.preprocessor.transform(test_rows)), "train/serve skew in the features"
+    assert predictor.preprocessor.state_dict() == trained.preprocessor.state_dict(), "the checkpoint holds other state"
+    served = predictor.features(test_examples.inputs)
+    trained_on = training_inputs(trained.preprocessor, test_examples)
+    assert torch.equal(served, trained_on), "train/serve skew in the model inputs"
 
 
-def test_served_accuracy_equals_the_accuracy_measured_in_training(trained, test_rows):
-    served = Predictor.from_checkpoint(trained.checkpoint_path).score(test_rows)
+def test_served_accuracy_equals_the_accuracy_measured_in_training(trained, test_examples):
+    served = Predictor.from_checkpoint(trained.checkpoint_path).score(test_examples)
     assert served["rows"] == trained.metrics["rows"]["test"]
     assert served["accuracy"] == pytest.approx(trained.metrics["test_accuracy"]), (
         f"served accuracy {served['accuracy']:.4f}, training reported {trained.metrics['test_accuracy']:.4f}"
     )
 
 
-def test_batch_prediction_equals_one_by_one_prediction_for_a_trained_model(trained, test_rows):
+def test_batch_prediction_equals_one_by_one_prediction_for_a_trained_model(trained, test_examples):
     predictor = Predictor.from_checkpoint(trained.checkpoint_path)
-    batch = predictor.predict(test_rows)
-    for i, record in enumerate(test_rows[list(FEATURES)].to_dict(orient="records")):
-        single = predictor.predict_record(record)
+    inputs = test_examples.inputs
+    batch = predictor.predict(inputs)
+    items = inputs.to_dict(orient="records") if hasattr(inputs, "columns") else list(inputs)
+    for i, item in enumerate(items):
+        single = predictor.predict_one(item)
         assert single.label == batch["label"].iloc[i], (
             f"row {i}: {single.label} alone, {batch['label'].iloc[i]} in batch"
         )

@@ -7,14 +7,14 @@ import json
 import pytest
 
 from {{ cookiecutter.package_name }}.config import TrainConfig
-from {{ cookiecutter.package_name }}.data import Preprocessor, load_table, stratified_split
+from {{ cookiecutter.package_name }}.data import Preprocessor, load_examples
 from {{ cookiecutter.package_name }}.testing import (
     assert_parameters_changed,
     assert_state_dicts_differ,
     assert_state_dicts_equal,
     snapshot_parameters,
 )
-from {{ cookiecutter.package_name }}.training import fit, load_checkpoint
+from {{ cookiecutter.package_name }}.training import fit, load_checkpoint, stratified_split
 from {{ cookiecutter.package_name }}.training.checkpoint import REQUIRED_KEYS
 
 pytestmark = pytest.mark.slow
@@ -54,12 +54,12 @@ def test_same_seed_gives_the_same_weights_and_another_seed_does_not(tmp_path):
 
 def test_preprocessing_is_fitted_on_the_training_split_only(trained):
     config = TrainConfig.from_dict(load_checkpoint(trained.checkpoint_path)["config"])
-    table = load_table(config.data)
-    split = stratified_split(table[trained.preprocessor.target], config.val_fraction, config.test_fraction, config.seed)
-    on_train = Preprocessor().fit(table.iloc[split.train]).state
-    on_everything = Preprocessor().fit(table).state
-    assert trained.preprocessor.state == on_train, "fit() did not fit the preprocessing on the training split"
-    assert on_train != on_everything, "the test needs statistics that differ between train and the whole table"
+    examples = load_examples(config.data)
+    split = stratified_split(examples.labels, config.val_fraction, config.test_fraction, config.seed)
+    on_train = Preprocessor().fit(examples.subset(split.train)).state_dict()
+    on_everything = Preprocessor().fit(examples).state_dict()
+    assert trained.preprocessor.state_dict() == on_train, "fit() did not fit the preprocessing on the training split"
+    assert on_train != on_everything, "the test needs fitted state that differs between train and the whole dataset"
 
 
 def test_fit_writes_a_complete_checkpoint_and_metrics(trained):
@@ -71,7 +71,7 @@ def test_fit_writes_a_complete_checkpoint_and_metrics(trained):
     for key in ("test_accuracy", "val_accuracy", "test_loss", "val_loss", "train_loss", "rows", "seed"):
         assert key in metrics, f"metrics.json lacks '{key}': {sorted(metrics)}"
     assert 0 <= metrics["test_accuracy"] <= 1
-    assert sum(metrics["rows"].values()) == len(load_table()), f"rows {metrics['rows']} do not add up to the table"
+    assert sum(metrics["rows"].values()) == len(load_examples()), f"rows {metrics['rows']} do not add up to the data"
 
 
 def test_a_run_under_test_prints_nothing(tmp_path, capsys):

@@ -1,47 +1,45 @@
-"""Write ``golden.csv``: labelled rows the reference model of ``test_golden.py`` never trained on.
+"""Write the golden set: labelled examples the reference model of ``test_golden.py`` never trained on.
 
-Run it once, review the rows, commit them; run it again only when the data or the schema
-changes (then regenerate the baseline too: ``pytest tests/regression --force-regen``).
+Run it once, review the examples, commit them; run it again only when the data changes (then
+regenerate the baseline too: ``pytest tests/regression --force-regen``).
 
     python tests/regression/make_golden.py
 
-The rows come from the *test* split of the reference run (``REFERENCE`` in test_golden.py). For each class it takes
-``ROWS_PER_CLASS`` rows, spread evenly over the values of the first categorical feature
-(for the penguins: every island a species lives on), in table order, and copies them
-verbatim from the source file.
+For every class it takes ``ROWS_PER_CLASS`` examples of the reference run's *test* split,
+spread evenly over that class's test examples in dataset order, and writes them with the
+task's ``write_examples`` so that ``load_examples`` reads them back.
 """
 
 from __future__ import annotations
 
-from itertools import zip_longest
-from pathlib import Path
+import shutil
 
-from test_golden import REFERENCE  # run as a script, this folder is on sys.path
+import numpy as np
+from test_golden import GOLDEN, REFERENCE, ROWS_PER_CLASS  # run as a script, this folder is on sys.path
 
-from {{ cookiecutter.package_name }}.data import embedded_dataset_path, load_table, stratified_split
-from {{ cookiecutter.package_name }}.data.schema import CATEGORICAL_FEATURES, TARGET
-
-GOLDEN = Path(__file__).with_name("golden.csv")
-ROWS_PER_CLASS = 12
+from {{ cookiecutter.package_name }}.data import load_examples, write_examples
+from {{ cookiecutter.package_name }}.task import Examples
+from {{ cookiecutter.package_name }}.training import stratified_split
 
 
-def golden_positions() -> list[int]:
-    table = load_table(REFERENCE.data)
-    split = stratified_split(table[TARGET], REFERENCE.val_fraction, REFERENCE.test_fraction, REFERENCE.seed)
-    held_out = table.iloc[split.test]
-    positions = []
-    for _, rows in held_out.groupby(TARGET, sort=True):
-        groups = [list(group.index) for _, group in rows.groupby(CATEGORICAL_FEATURES[0], sort=True)]
-        spread = [i for batch in zip_longest(*groups) for i in batch if i is not None]
-        positions += sorted(spread[:ROWS_PER_CLASS])
-    return positions
+def golden_examples() -> Examples:
+    examples = load_examples(REFERENCE.data)
+    split = stratified_split(examples.labels, REFERENCE.val_fraction, REFERENCE.test_fraction, REFERENCE.seed)
+    held_out = examples.subset(split.test)
+    rows: list[int] = []
+    for label in sorted(set(held_out.labels)):
+        positions = np.flatnonzero(held_out.labels == label)
+        picks = np.linspace(0, len(positions) - 1, min(ROWS_PER_CLASS, len(positions))).round().astype(int)
+        rows += positions[picks].tolist()
+    return held_out.subset(sorted(rows))
 
 
 def main() -> None:
-    source = Path(REFERENCE.data) if REFERENCE.data else embedded_dataset_path()
-    header, *lines = source.read_text().splitlines()
-    GOLDEN.write_text("\n".join([header, *(lines[i] for i in golden_positions())]) + "\n")
-    print(f"{GOLDEN}: {len(golden_positions())} rows")
+    golden = golden_examples()
+    if GOLDEN.is_dir():
+        shutil.rmtree(GOLDEN)
+    write_examples(golden, GOLDEN)
+    print(f"{GOLDEN}: {len(golden)} examples")
 
 
 if __name__ == "__main__":

@@ -13,8 +13,9 @@ def test_defaults_are_valid_and_name_a_registered_model():
     assert config.model in available_models()
 
 
-def test_every_registered_model_accepts_the_config_options(model_name):
-    build_model(model_name, in_features=5, num_classes=3, **TrainConfig(model=model_name).model_options())
+def test_every_registered_model_accepts_the_config_options(model_name, preprocessor):
+    options = TrainConfig(model=model_name).model_options()
+    build_model(model_name, num_classes=3, **preprocessor.model_inputs(), **options)
 
 
 @pytest.mark.parametrize(

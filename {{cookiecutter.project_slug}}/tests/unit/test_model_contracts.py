@@ -22,6 +22,7 @@ from {{ cookiecutter.package_name }}.testing import (
 
 @pytest.mark.parametrize("batch_size", [2, 5, 24])
 def test_output_is_one_row_of_class_scores_per_input_row(tiny_model, tiny_batch, preprocessor, batch_size):
+    """Also catches a model that flattens or pools over the batch dimension."""
     features, _ = tiny_batch
     for training in (True, False):
         tiny_model.train(training)
@@ -87,7 +88,7 @@ def test_rows_of_a_batch_are_independent_in_eval_mode(tiny_model, tiny_batch, ro
 
 def test_building_an_unknown_model_names_the_registered_ones():
     with pytest.raises(ValueError, match="unknown model 'no-such-model'") as raised:
-        build_model("no-such-model", in_features=4, num_classes=3)
+        build_model("no-such-model", num_classes=3)
     for name in available_models():
         assert name in str(raised.value), f"'{name}' missing from the error message: {raised.value}"
 

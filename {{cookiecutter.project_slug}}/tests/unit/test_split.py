@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from {{ cookiecutter.package_name }}.data import Split, stratified_split
-from {{ cookiecutter.package_name }}.data.schema import TARGET
+from {{ cookiecutter.package_name }}.training import Split, stratified_split
 
 VAL, TEST = 0.15, 0.15
 PARTS = ("train", "val", "test")
@@ -27,41 +26,41 @@ def assert_partition(split: Split, rows: int) -> None:
     assert len(seen) == rows, f"{len(seen)} row positions for {rows} rows"
 
 
-def test_same_seed_gives_the_same_split(embedded_table):
-    first = stratified_split(embedded_table[TARGET], VAL, TEST, seed=3)
-    second = stratified_split(embedded_table[TARGET], VAL, TEST, seed=3)
+def test_same_seed_gives_the_same_split(embedded_examples):
+    first = stratified_split(embedded_examples.labels, VAL, TEST, seed=3)
+    second = stratified_split(embedded_examples.labels, VAL, TEST, seed=3)
     for part in PARTS:
         assert np.array_equal(getattr(first, part), getattr(second, part)), f"{part} differs between two calls"
 
 
-def test_another_seed_gives_another_split(embedded_table):
-    first = stratified_split(embedded_table[TARGET], VAL, TEST, seed=0)
-    second = stratified_split(embedded_table[TARGET], VAL, TEST, seed=1)
+def test_another_seed_gives_another_split(embedded_examples):
+    first = stratified_split(embedded_examples.labels, VAL, TEST, seed=0)
+    second = stratified_split(embedded_examples.labels, VAL, TEST, seed=1)
     assert not np.array_equal(first.test, second.test), "seeds 0 and 1 give the same test rows: the seed is ignored"
 
 
-def test_split_does_not_depend_on_the_global_random_state(embedded_table):
+def test_split_does_not_depend_on_the_global_random_state(embedded_examples):
     np.random.seed(123)  # noqa: NPY002  (the legacy global generator is the one to rule out)
-    first = stratified_split(embedded_table[TARGET], VAL, TEST, seed=0)
+    first = stratified_split(embedded_examples.labels, VAL, TEST, seed=0)
     np.random.seed(456)  # noqa: NPY002
-    second = stratified_split(embedded_table[TARGET], VAL, TEST, seed=0)
+    second = stratified_split(embedded_examples.labels, VAL, TEST, seed=0)
     assert np.array_equal(first.train, second.train), "the split changed with numpy's global seed"
 
 
-def test_parts_are_disjoint_and_cover_every_row(embedded_table, split):
-    assert_partition(split, len(embedded_table))
+def test_parts_are_disjoint_and_cover_every_row(embedded_examples, split):
+    assert_partition(split, len(embedded_examples))
 
 
-def test_part_sizes_follow_the_fractions(embedded_table, split):
-    rows = len(embedded_table)
+def test_part_sizes_follow_the_fractions(embedded_examples, split):
+    rows = len(embedded_examples)
     for part, fraction in (("val", VAL), ("test", TEST), ("train", 1 - VAL - TEST)):
         share = len(getattr(split, part)) / rows
         assert share == pytest.approx(fraction, abs=0.02), f"{part} holds {share:.3f} of the rows, asked {fraction}"
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_every_part_keeps_the_class_proportions(embedded_table, seed):
-    labels = embedded_table[TARGET].to_numpy()
+def test_every_part_keeps_the_class_proportions(embedded_examples, seed):
+    labels = embedded_examples.labels
     split = stratified_split(labels, VAL, TEST, seed)
     overall = Counter(labels.tolist())
     for part in PARTS:

@@ -5,7 +5,7 @@ from .distributed import DistributedContext, distributed, resolve_device
 from .loader import make_loader
 from .loop import TrainResult, evaluate, fit, train_one_epoch
 from .losses import classification_loss
-from .metrics import accuracy
+from .metrics import accuracy, expected_calibration_error
 from .seed import capture_rng_state, deterministic_mode, restore_rng_state, seed_everything, seed_worker
 from .split import Split, stratified_split
 
@@ -20,6 +20,7 @@ __all__ = [
     "deterministic_mode",
     "distributed",
     "evaluate",
+    "expected_calibration_error",
     "fit",
     "load_checkpoint",
     "load_model_state",
