@@ -14,7 +14,20 @@ import sys
 # The answers as JSON: a quote or a backslash in an answer cannot break this file.
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 # Names a package must not take: they would shadow what the project imports.
-DEPENDENCIES = {"torch", "numpy", "pandas", "pandera", "tqdm", "pytest", "hypothesis", "nox", "tests", "test"}
+DEPENDENCIES = {
+    "torch",
+    "numpy",
+    "pandas",
+    "pandera",
+    "pil",
+    "pillow",
+    "tqdm",
+    "pytest",
+    "hypothesis",
+    "nox",
+    "tests",
+    "test",
+}
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 

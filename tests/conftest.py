@@ -15,8 +15,10 @@ import shutil
 import subprocess
 import sys
 import venv
+from collections.abc import Callable
 from pathlib import Path
 
+import jinja2
 import pytest
 from cookiecutter.main import cookiecutter
 
@@ -90,13 +92,7 @@ def bake(output_dir: Path, **answers: str) -> Path:
 
 
 SOURCE = TEMPLATE / "{{cookiecutter.project_slug}}"
-# Files whose name is conditional, and when they are generated.
-CONDITIONAL_FILES = {
-    ".github/workflows/ci.yml": lambda answers: answers["ci"] == "github",
-    ".github/workflows/gpu.yml": lambda answers: answers["ci"] == "github",
-    ".gitlab-ci.yml": lambda answers: answers["ci"] == "gitlab",
-    "LICENSE": lambda answers: answers["license"] != "Proprietary",
-}
+TASKS = DEFAULTS["task"]
 # Tags that must never reach a generated file. GitHub expressions (`${{ ... }}`) stay in workflows.
 TEMPLATE_TAG = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")
 CHOICES = {name: value for name, value in DEFAULTS.items() if isinstance(value, list) and not name.startswith("_")}
@@ -106,19 +102,24 @@ def files_of(root: Path) -> set[str]:
     return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
 
 
+def answers_with_defaults(**answers: str) -> dict[str, str]:
+    """Every answer: the given ones, the first choice or the default for the rest."""
+    defaults = {name: (value[0] if isinstance(value, list) else value) for name, value in DEFAULTS.items()}
+    return {k: v for k, v in defaults.items() if not k.startswith("_")} | answers
+
+
 def expected_files(package_name: str, **answers: str) -> set[str]:
-    """The files a bake with these answers must hold: the template's, renamed and filtered."""
-    answers = {name: (value[0] if isinstance(value, list) else value) for name, value in DEFAULTS.items()} | answers
+    """The files a bake with these answers must hold: the template's names, rendered as cookiecutter does.
+
+    A name whose conditional part renders empty (``{% if cookiecutter.ci == 'github' %}ci.yml{% endif %}``
+    for another CI, a file of another task) is not generated.
+    """
+    context = answers_with_defaults(**answers) | {"package_name": package_name}
     expected = set()
     for name in files_of(SOURCE):
-        name = name.replace("{{cookiecutter.package_name}}", package_name)
-        if "{%" in name:
-            plain = re.sub(r"\{%.*?%\}", "", name)
-            assert plain in CONDITIONAL_FILES, f"conditional file {name} missing from CONDITIONAL_FILES"
-            if not CONDITIONAL_FILES[plain](answers):
-                continue
-            name = plain
-        expected.add(name)
+        parts = [jinja2.Template(part).render(cookiecutter=context) for part in name.split("/")]
+        if all(parts):
+            expected.add("/".join(parts))
     return expected
 
 
@@ -169,6 +170,22 @@ def make_env(path: Path, project: Path) -> Path:
         python = path / "bin" / "python"
         run(python, "-m", "pip", "install", "-q", "-e", ".[test]", cwd=project)
     return python
+
+
+@pytest.fixture(scope="session")
+def task_project(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tuple[Path, Path]]:
+    """``task_project(task)``: (project, python) for a default bake of that task, in a git repository,
+    installed in a fresh environment. Built once per test process and task."""
+    made: dict[str, tuple[Path, Path]] = {}
+
+    def get(task: str) -> tuple[Path, Path]:
+        if task not in made:
+            project = bake(tmp_path_factory.mktemp(f"default-{task}"), task=task)
+            git_init(project)
+            made[task] = project, make_env(tmp_path_factory.mktemp(f"env-{task}") / "venv", project)
+        return made[task]
+
+    return get
 
 
 @pytest.fixture(scope="session")

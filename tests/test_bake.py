@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import pytest
 import tomllib
-from conftest import bake, expected_files, files_of, unrendered_tags
+from conftest import TASKS, bake, expected_files, files_of, unrendered_tags
 from cookiecutter.exceptions import FailedHookException
 
-SHARED_TABLE_SHA256 = "f204db2c753b0937caac3cb35258562c14f073e4bbc76be24b4c51ce22767a93"
+# Per task: the embedded dataset (sha256 as in the shared data's README) and words its attribution must hold.
+EMBEDDED = {
+    "tabular": ("penguins.csv", "f204db2c753b0937caac3cb35258562c14f073e4bbc76be24b4c51ce22767a93", ("CC0", "Gorman")),
+    "image": (
+        "digits.csv.gz",
+        "09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22",
+        ("CC BY 4.0", "Alpaydin"),
+    ),
+}
+# Distribution name -> import name, for the dependency check.
+IMPORT_NAMES = {"pillow": "PIL", "pandera": "pandera"}
 
 KEY_FILES = [
     "pyproject.toml",
@@ -23,7 +34,8 @@ KEY_FILES = [
     "src/my_ml_project/cli.py",
     "src/my_ml_project/config.py",
     "src/my_ml_project/data/schema.py",
-    "src/my_ml_project/data/split.py",
+    "src/my_ml_project/task.py",
+    "src/my_ml_project/training/split.py",
     "src/my_ml_project/data/preprocess.py",
     "src/my_ml_project/data/penguins.csv",
     "src/my_ml_project/models/registry.py",
@@ -57,11 +69,40 @@ def test_generated_python_compiles(tmp_path: Path) -> None:
         compile(path.read_text(), str(path), "exec")
 
 
-def test_embedded_dataset_is_the_attributed_penguins_table(tmp_path: Path) -> None:
-    data = bake(tmp_path) / "src" / "my_ml_project" / "data"
-    assert hashlib.sha256((data / "penguins.csv").read_bytes()).hexdigest() == SHARED_TABLE_SHA256
+@pytest.mark.parametrize("task", TASKS)
+def test_each_task_bakes_exactly_its_own_files(tmp_path: Path, task: str) -> None:
+    project = bake(tmp_path, task=task)
+    produced = files_of(project)
+    expected = expected_files("my_ml_project", task=task)
+    assert produced == expected, f"missing: {sorted(expected - produced)}; unexpected: {sorted(produced - expected)}"
+    others = [other for other in TASKS if other != task]
+    for other in others:
+        foreign = EMBEDDED[other][0]
+        assert not any(name.endswith(foreign) for name in produced), f"a {task} project holds {other}'s {foreign}"
+    leftovers = unrendered_tags(project)
+    assert not leftovers, "unrendered template tags:\n" + "\n".join(leftovers)
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_embedded_dataset_is_the_attributed_shared_file(tmp_path: Path, task: str) -> None:
+    data = bake(tmp_path, task=task) / "src" / "my_ml_project" / "data"
+    name, sha256, credits = EMBEDDED[task]
+    assert hashlib.sha256((data / name).read_bytes()).hexdigest() == sha256, f"{name} differs from the shared file"
     attribution = (data / "README.md").read_text()
-    assert "CC0" in attribution and "Gorman" in attribution
+    for words in credits:
+        assert words in attribution, f"the attribution of {name} does not mention {words!r}"
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_every_declared_dependency_is_imported_by_the_package(tmp_path: Path, task: str) -> None:
+    project = bake(tmp_path, task=task)
+    declared = tomllib.loads((project / "pyproject.toml").read_text())["project"]["dependencies"]
+    source = "\n".join(path.read_text() for path in (project / "src").rglob("*.py"))
+    for requirement in declared:
+        name = re.split(r"[\[<>=!~ ]", requirement)[0].lower()
+        module = IMPORT_NAMES.get(name, name)
+        imported = re.search(rf"^\s*(import|from) {re.escape(module)}\b", source, re.MULTILINE)
+        assert imported, f"a {task} project declares {requirement} but its package never imports {module}"
 
 
 @pytest.mark.parametrize("python_version", ["3.10", "3.12"])

@@ -4,46 +4,47 @@ Its own test suite runs through its nox sessions (test_project_tooling, test_mat
 
 from __future__ import annotations
 
+import csv
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import run
+from conftest import TASKS, run
 
 pytestmark = pytest.mark.slow
 
-DATA = "src/my_ml_project/data/penguins.csv"
+# Per task: the embedded dataset, its number of examples, its classes, the accuracy `train` must reach.
+EMBEDDED = {
+    "tabular": ("src/my_ml_project/data/penguins.csv", 344, {"Adelie", "Chinstrap", "Gentoo"}, 0.95),
+    "image": ("src/my_ml_project/data/digits.csv.gz", 1797, {str(d) for d in range(10)}, 0.97),
+}
 
 
-def test_train_reaches_accuracy_then_predict_and_evaluate_work(default_project: Path, default_python: Path) -> None:
-    bin_dir = default_python.parent
-    trained = run(bin_dir / "my-ml-project", "train", "--output-dir", "runs/check", cwd=default_project)
-    metrics = json.loads((default_project / "runs/check/metrics.json").read_text())
-    assert metrics["test_accuracy"] >= 0.95, f"held-out accuracy {metrics['test_accuracy']:.4f} < 0.95"
+@pytest.mark.parametrize("task", TASKS)
+def test_train_reaches_accuracy_then_predict_and_evaluate_work(
+    task: str, task_project: Callable[[str], tuple[Path, Path]]
+) -> None:
+    project, python = task_project(task)
+    data, rows, classes, threshold = EMBEDDED[task]
+    bin_dir = python.parent
+    trained = run(bin_dir / "my-ml-project", "train", "--output-dir", "runs/check", cwd=project)
+    metrics = json.loads((project / "runs/check/metrics.json").read_text())
+    assert metrics["test_accuracy"] >= threshold, f"held-out accuracy {metrics['test_accuracy']:.4f} < {threshold}"
     assert f"{metrics['test_accuracy']:.4f}" in trained.stdout, trained.stdout
-    assert (default_project / "runs/check/checkpoint.pt").is_file()
+    assert (project / "runs/check/checkpoint.pt").is_file()
 
     checkpoint = "runs/check/checkpoint.pt"
-    run(
-        default_python,
-        "-m",
-        "my_ml_project",
-        "predict",
-        "--checkpoint",
-        checkpoint,
-        "--input",
-        DATA,
-        "--output",
-        "runs/check/predictions.csv",
-        cwd=default_project,
-    )
-    lines = (default_project / "runs/check/predictions.csv").read_text().splitlines()
-    assert lines[0].startswith("label,confidence,"), lines[0]
-    assert len(lines) == 1 + 344, f"{len(lines) - 1} predictions for 344 rows"
-    label, confidence = lines[1].split(",")[:2]
-    assert label in {"Adelie", "Chinstrap", "Gentoo"} and 0 < float(confidence) <= 1, lines[1]
+    output = "runs/check/predictions.csv"
+    args = ["predict", "--checkpoint", checkpoint, "--input", data, "--output", output]
+    run(python, "-m", "my_ml_project", *args, cwd=project)
+    with (project / output).open() as handle:
+        predictions = list(csv.DictReader(handle))
+    assert len(predictions) == rows, f"{len(predictions)} predictions for {rows} examples"
+    first = predictions[0]
+    assert first["label"] in classes and 0 < float(first["confidence"]) <= 1, first
 
-    evaluated = run(bin_dir / "my-ml-project", "evaluate", "--checkpoint", checkpoint, cwd=default_project)
+    evaluated = run(bin_dir / "my-ml-project", "evaluate", "--checkpoint", checkpoint, cwd=project)
     assert json.loads(evaluated.stdout)["accuracy"] == pytest.approx(metrics["test_accuracy"])
 
 
@@ -57,7 +58,10 @@ def test_console_script_and_module_are_the_same_cli(default_project: Path, defau
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["predict", "--checkpoint", "missing.pt", "--input", DATA], "missing.pt: no such checkpoint file"),
+        (
+            ["predict", "--checkpoint", "missing.pt", "--input", EMBEDDED["tabular"][0]],
+            "missing.pt: no such checkpoint file",
+        ),
         (["train", "--epochs", "0"], "epochs must be at least 1"),
         (["train", "--data", "nowhere.csv"], "nowhere.csv: no such file"),
     ],

@@ -1,10 +1,11 @@
-"""Every value of every option, paired with every value of every other option, bakes a
-project with exactly the right files, no template tags, lint-clean code, and a passing
-unit tier; one non-default combination runs its whole suite through nox."""
+"""Every value of every option (the task included), paired with every value of every other
+option, bakes a project with exactly the right files, no template tags, lint-clean code, and
+a passing unit tier; one non-default combination runs its whole suite through nox."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ def test_pairwise_set_covers_every_pair() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("answers", COMBINATIONS, ids=IDS)
 def test_combination_bakes_lints_and_passes_its_unit_tier(
-    tmp_path: Path, answers: dict[str, str], default_python: Path
+    tmp_path: Path, answers: dict[str, str], task_project: Callable[[str], tuple[Path, Path]]
 ) -> None:
     index = COMBINATIONS.index(answers)
     project = bake(tmp_path, project_name=f"Matrix {index}", **answers)
@@ -60,8 +61,9 @@ def test_combination_bakes_lints_and_passes_its_unit_tier(
     else:
         assert ci_files == []
 
+    python = task_project(answers["task"])[1]  # an environment with this task's dependencies
     result = run(
-        default_python,
+        python,
         "-m",
         "pytest",
         "-q",
@@ -74,7 +76,7 @@ def test_combination_bakes_lints_and_passes_its_unit_tier(
     assert (
         f"src/{package}/"
         in run(
-            default_python,
+            python,
             "-c",
             f"import {package}; print({package}.__file__)",
             cwd=project,
@@ -86,9 +88,9 @@ def test_combination_bakes_lints_and_passes_its_unit_tier(
 
 @pytest.mark.slow
 def test_non_default_project_passes_its_whole_suite_with_coverage(tmp_path: Path) -> None:
-    """Another name, license, CI and minimum Python: every CPU tier through `nox -s tests`."""
-    answers = {"license": "Proprietary", "ci": "gitlab", "python_version": "3.11"}
-    project = bake(tmp_path, project_name="Penguin Lab", **answers)
+    """Another task, name, license, CI and minimum Python: every CPU tier through `nox -s tests`."""
+    answers = {"task": "image", "license": "Proprietary", "ci": "gitlab", "python_version": "3.11"}
+    project = bake(tmp_path, project_name="Digit Lab", **answers)
     result = run(BIN / "nox", "-s", "tests", cwd=project)
     output = result.stdout + result.stderr
     assert "Session tests was successful" in output, output[-3000:]
