@@ -39,9 +39,10 @@ ROWS_PER_CLASS = {% if cookiecutter.task == 'tabular' %}12{% else %}5{% endif %}
 REFERENCE = TrainConfig(seed=0, test_fraction=0.2, deterministic=True, device="cpu")
 ACCURACY_THRESHOLD = 0.94  # at most 6 % of the golden examples wrong
 # Expected calibration error (10 bins) of the reference model on its whole test split: when it
-# says 0.9 it must be right about nine times in ten. Over-confident training (no regularisation,
-# far too many epochs) or a temperature bug in the softmax pushes it well above this.
-CALIBRATION_THRESHOLD = 0.1
+# says 0.9 it must be right about nine times in ten. The reference model scores well under 0.01;
+# a softmax temperature of 3 at serving (under-confident) moves it to about 0.05, and an
+# over-confident model that is often wrong moves it far above.
+CALIBRATION_THRESHOLD = 0.04
 # Probabilities may move this much (other CPUs, other BLAS builds) before the test fails;
 # a real change in the data, preprocessing, model or training moves them far more.
 PROBABILITY_TOLERANCE = {"atol": 2e-3, "rtol": 0.0}

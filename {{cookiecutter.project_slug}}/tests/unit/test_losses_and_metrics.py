@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from {{ cookiecutter.package_name }}.testing import assert_finite
-from {{ cookiecutter.package_name }}.training import accuracy, classification_loss
+from {{ cookiecutter.package_name }}.training import accuracy, classification_loss, expected_calibration_error
 
 NUM_CLASSES = 3
 
@@ -146,3 +146,43 @@ def test_accuracy_of_a_single_row():
 def test_accuracy_refuses_malformed_input(logits, targets, message):
     with pytest.raises(ValueError, match=message):
         accuracy(logits, targets)
+
+
+def test_calibration_error_matches_a_hand_computed_value():
+    probabilities = torch.tensor([[0.95, 0.03, 0.02], [0.90, 0.05, 0.05], [0.10, 0.60, 0.30], [0.30, 0.30, 0.40]])
+    targets = torch.tensor([0, 1, 1, 0])
+    # Each row falls in a bin of its own: |accuracy - confidence| per bin, each weighing 1/4.
+    expected = (abs(1 - 0.95) + abs(0 - 0.9) + abs(1 - 0.6) + abs(0 - 0.4)) / 4
+    error = expected_calibration_error(probabilities, targets, bins=10)
+    assert error == pytest.approx(expected, abs=1e-6), f"calibration error {error}, by hand {expected}"
+
+
+def test_calibration_error_weighs_each_bin_by_its_share_of_the_rows():
+    probabilities = torch.tensor([[0.75, 0.25], [0.75, 0.25], [0.95, 0.05]])
+    targets = torch.tensor([0, 1, 0])
+    # (0.7, 0.8]: two rows, accuracy 1/2, confidence 0.75; (0.9, 1]: one row, accuracy 1, confidence 0.95.
+    expected = 2 / 3 * abs(0.5 - 0.75) + 1 / 3 * abs(1 - 0.95)
+    error = expected_calibration_error(probabilities, targets, bins=10)
+    assert error == pytest.approx(expected, abs=1e-6), f"calibration error {error}, by hand {expected} (bins weighed?)"
+
+
+def test_a_confidence_on_a_bin_edge_belongs_to_the_lower_bin():
+    # 0.5 is in (0.4, 0.5], 0.55 in (0.5, 0.6]: two bins of one row each, not one bin of two.
+    probabilities = torch.tensor([[0.5, 0.25, 0.25], [0.55, 0.25, 0.20]])
+    error = expected_calibration_error(probabilities, torch.tensor([0, 1]), bins=10)
+    expected = (abs(1 - 0.5) + abs(0 - 0.55)) / 2
+    assert error == pytest.approx(expected, abs=1e-6), f"calibration error {error}, by hand {expected}"
+
+
+def test_calibration_error_is_zero_when_confidence_equals_accuracy_and_large_when_overconfident():
+    targets = torch.tensor([0, 1, 2, 1])
+    assert expected_calibration_error(torch.nn.functional.one_hot(targets, NUM_CLASSES).float(), targets) == 0.0
+    wrong = torch.nn.functional.one_hot((targets + 1) % NUM_CLASSES, NUM_CLASSES).float()
+    assert expected_calibration_error(wrong, targets) == pytest.approx(1.0), "certain and always wrong must give 1"
+
+
+def test_calibration_error_refuses_malformed_input():
+    with pytest.raises(ValueError, match="expected probabilities"):
+        expected_calibration_error(torch.zeros(3, NUM_CLASSES), torch.zeros(2, dtype=torch.long))
+    with pytest.raises(ValueError, match="empty"):
+        expected_calibration_error(torch.zeros(0, NUM_CLASSES), torch.zeros(0, dtype=torch.long))
