@@ -76,7 +76,7 @@ def _train(args: argparse.Namespace) -> int:
         return 0
     metrics = result.metrics
     print(
-        f"test accuracy {metrics['test_accuracy']:.4f} on {metrics['rows']['test']} held-out rows "
+        f"test accuracy {metrics['test_accuracy']:.4f} on {metrics['rows']['test']} held-out examples "
         f"(val {metrics['val_accuracy']:.4f}); {metrics['seconds']:.1f} s; "
         f"checkpoint {result.checkpoint_path}"
     )
