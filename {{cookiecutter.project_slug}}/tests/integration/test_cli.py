@@ -42,7 +42,7 @@ def test_predict_writes_a_label_and_a_confidence_for_every_row(trained, request_
         str(output),
     ]
     assert cli.main(args) == 0
-    predictions = pd.read_csv(output)
+    predictions = pd.read_csv(output, dtype={"label": str})
     assert len(predictions) == 10, f"{len(predictions)} predictions for 10 inputs"
     assert set(predictions["label"]) <= set(trained.preprocessor.classes), set(predictions["label"])
     assert predictions["confidence"].between(1 / len(trained.preprocessor.classes), 1).all()

@@ -53,7 +53,7 @@ def test_evaluate_reports_the_loss_and_accuracy_over_all_rows(tiny_model, tiny_l
 
 
 def loader_order(loader, epoch: int) -> list[int]:
-    loader.sampler.set_epoch(epoch)
+    loader.batch_sampler.set_epoch(epoch)
     return [int(i) for _, labels in loader for i in labels]
 
 
@@ -76,6 +76,26 @@ def test_loader_order_depends_only_on_seed_and_epoch():
 def test_loader_visits_every_row_once_per_epoch():
     loader = make_loader(numbered(24), batch_size=5, shuffle=True, seed=0)
     assert sorted(loader_order(loader, 0)) == list(range(24))
+
+
+@pytest.mark.parametrize("processes", [2, 3])
+def test_processes_share_each_global_batch_and_every_row_is_seen_exactly_once(processes):
+    rows, batch_size = 53, 8  # 7 global batches of 7 or 8 rows
+    single = make_loader(numbered(rows), batch_size=batch_size, shuffle=True, seed=5)
+    shares = [
+        make_loader(numbered(rows), batch_size=batch_size, shuffle=True, seed=5, num_replicas=processes, rank=rank)
+        for rank in range(processes)
+    ]
+    for loader in (single, *shares):
+        loader.batch_sampler.set_epoch(2)
+    single_batches = [sorted(labels.tolist()) for _, labels in single]
+    rank_batches = [[labels.tolist() for _, labels in loader] for loader in shares]
+    assert {len(batches) for batches in rank_batches} == {len(single_batches)}, "processes take different step counts"
+    for step, expected in enumerate(single_batches):
+        together = sorted(row for batches in rank_batches for row in batches[step])
+        assert together == expected, f"step {step}: {processes} processes see {together}, one process sees {expected}"
+    seen = sorted(row for batches in rank_batches for batch in batches for row in batch)
+    assert seen == list(range(rows)), f"rows seen this epoch by {processes} processes: repeated or missing rows"
 
 
 def test_cpu_device_resolves_and_missing_cuda_is_a_clear_error(monkeypatch):

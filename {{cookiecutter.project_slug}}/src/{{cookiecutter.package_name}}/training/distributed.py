@@ -86,6 +86,11 @@ def distributed(device_name: str, timeout_s: float = 300) -> Iterator[Distribute
         dist.destroy_process_group()
 
 
+def distributed_world_size() -> int:
+    """The number of processes in the current process group (1 without one)."""
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
 def all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
     """Sum each value over every process (no-op in a single process)."""
     if not (dist.is_available() and dist.is_initialized()):

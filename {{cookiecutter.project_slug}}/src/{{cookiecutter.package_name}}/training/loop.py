@@ -21,7 +21,7 @@ from ..data import Preprocessor, load_examples
 from ..files import write_json
 from ..models import build_model
 from .checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint, load_model_state, save_checkpoint
-from .distributed import DistributedContext, all_reduce_sum, barrier, distributed
+from .distributed import DistributedContext, all_reduce_sum, barrier, distributed, distributed_world_size
 from .loader import make_loader
 from .losses import classification_loss
 from .metrics import accuracy
@@ -55,21 +55,27 @@ def train_one_epoch(
     """One pass over ``loader`` in train mode; the mean training loss per row.
 
     With a ``scaler`` the forward pass runs under autocast (mixed precision on CUDA).
-    Under torchrun the mean is over the rows of every process.
+    Under torchrun the mean is over the rows of every process, and each step's gradient is
+    that of the mean loss over the whole global batch, however its rows fell to the processes.
     """
     device = torch.device(device)
     model.train()
+    world_size = distributed_world_size()
     total, rows = 0.0, 0
     for inputs, labels in loader:
         inputs, labels = inputs.to(device), labels.to(device)
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device.type, enabled=scaler is not None):
             loss = loss_fn(model(inputs), labels)
+        step_loss = loss
+        if world_size > 1:  # DDP averages the processes' gradients: weigh each by its share of the rows
+            (global_rows,) = all_reduce_sum([len(labels)], device)
+            step_loss = loss * (len(labels) * world_size / global_rows)
         if scaler is None:
-            loss.backward()
+            step_loss.backward()
             optimizer.step()
         else:
-            scaler.scale(loss).backward()
+            scaler.scale(step_loss).backward()
             scaler.step(optimizer)
             scaler.update()
         total += loss.item() * len(labels)
@@ -142,7 +148,7 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
         if name == "train":
             loaders[name] = make_loader(
                 dataset,
-                config.batch_size // context.world_size,
+                config.batch_size,
                 shuffle=True,
                 seed=config.seed,
                 num_workers=config.num_workers,
@@ -185,7 +191,7 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
         enabled=show_progress if context.is_main else False,
     )
     for epoch in epochs:
-        loaders["train"].sampler.set_epoch(epoch)
+        loaders["train"].batch_sampler.set_epoch(epoch)
         if hasattr(loaders["train"].dataset, "set_epoch"):  # augmentation drawn per epoch, not per process
             loaders["train"].dataset.set_epoch(epoch)
         train_loss = train_one_epoch(trained, loaders["train"], loss_fn, optimizer, device, scaler=scaler)
