@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from {{ cookiecutter.package_name }}.config import TrainConfig
@@ -26,16 +29,24 @@ def quick_config(tmp_path, **changes) -> TrainConfig:
 
 
 def test_a_short_run_drives_the_training_loss_down(model_name, tmp_path):
-    # Six epochs at a brisk learning rate cut every registered model's training loss by well over
-    # 3x from the first epoch. Stale gradients (a missing zero_grad) make the steps grow and the
-    # loss oscillate; a dead optimiser leaves it near ln(classes).
-    result = fit(quick_config(tmp_path, model=model_name, epochs=6, learning_rate=1e-2), show_progress=False)
+    # About sixty steps (at least six epochs) at a brisk learning rate cut every registered model's
+    # training loss by well over 3x from the first epoch. Stale gradients (a missing zero_grad) make
+    # the steps grow and the loss oscillate; a dead optimiser leaves it near ln(classes).
+    config = quick_config(tmp_path, model=model_name, learning_rate=1e-2)
+    examples = load_examples()
+    split = stratified_split(examples.labels, config.val_fraction, config.test_fraction, config.seed)
+    epochs = max(6, math.ceil(60 / math.ceil(len(split.train) / config.batch_size)))
+    result = fit(replace(config, epochs=epochs), show_progress=False)
     losses = [round(h["train_loss"], 4) for h in result.history]
-    assert len(losses) == 6, f"history has {len(losses)} epochs"
+    assert len(losses) == epochs, f"history has {len(losses)} epochs, expected {epochs}"
     assert max(losses[-2:]) < losses[0] / 3, (
         f"training loss per epoch {losses}: the last two should be 3x below the first"
     )
-    assert result.metrics["val_accuracy"] >= 0.9, f"validation accuracy {result.metrics['val_accuracy']:.3f}"
+    majority = max(np.unique(examples.labels[split.val], return_counts=True)[1]) / len(split.val)
+    assert result.metrics["val_accuracy"] > majority, (
+        f"validation accuracy {result.metrics['val_accuracy']:.3f} is no better than always answering the most "
+        f"common class ({majority:.3f})"
+    )
 
 
 def test_an_epoch_of_fit_changes_every_trainable_parameter(model_name, tmp_path):

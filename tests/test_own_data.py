@@ -1,0 +1,137 @@
+"""Bring your own data: a correct swap done by the generated README's steps leaves every CPU tier green.
+
+For each task the test makes a second dataset of the same kind (a table of 13 numeric
+columns and 3 classes without any categorical column; a folder of colour images of three
+shapes), follows the README's steps literally (the files they name, the commands they give)
+and runs the unit, integration and regression tiers of the swapped project.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import bake, run
+
+pytestmark = pytest.mark.slow
+
+PACKAGE = "my_ml_project"
+
+
+def steps(readme: str, heading: str) -> tuple[str, list[str]]:
+    """The text of the README section under ``heading`` and the commands of its ```sh blocks."""
+    section = readme.split(f"### {heading}\n", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
+    commands = [
+        line.strip() for block in re.findall(r"```sh\n(.*?)\n\s*```", section, re.DOTALL) for line in block.splitlines()
+    ]
+    return section, [c for c in commands if c]
+
+
+# Run in the project's environment (numpy, Pillow); prints the numeric columns' ranges for the schema.
+MAKE_TABLE = """
+import json, sys
+import numpy as np
+rng = np.random.default_rng(7)
+centres = rng.normal(0, 4, size=(3, 13))
+labels = np.repeat(["low", "mid", "high"], [59, 71, 48])
+values = centres[np.searchsorted(["high", "low", "mid"], labels)] + rng.normal(0, 1, size=(178, 13)) + 50
+names = [f"measure_{i:02d}" for i in range(13)]
+lines = ["grade," + ",".join(names)]
+for row, (label, numbers) in enumerate(zip(labels, values)):
+    cells = [f"{v:.3f}" for v in numbers]
+    if row % 40 == 3:
+        cells[5] = "NA"  # a few missing values in one column
+    lines.append(",".join([label, *cells]))
+open(sys.argv[1], "w").write("\\n".join(lines) + "\\n")
+print(json.dumps({n: [float(values[:, i].min()) - 10, float(values[:, i].max()) + 10] for i, n in enumerate(names)}))
+"""
+MAKE_IMAGES = """
+import sys
+from pathlib import Path
+import numpy as np
+from PIL import Image
+rng = np.random.default_rng(7)
+for shape in ("vertical", "horizontal", "square"):
+    folder = Path(sys.argv[1], shape)
+    folder.mkdir(parents=True)
+    for number in range(60):
+        image = rng.integers(0, 60, size=(12, 12, 3))
+        colour, at = rng.integers(150, 256, size=3), rng.integers(2, 8)
+        if shape == "vertical":
+            image[:, at : at + 3] = colour
+        elif shape == "horizontal":
+            image[at : at + 3, :] = colour
+        else:
+            image[at - 1 : at + 4, at - 1 : at + 4] = colour
+        Image.fromarray(image.astype(np.uint8)).save(folder / f"{number:03d}.png")
+"""
+
+
+def schema_source(ranges: dict[str, list[float]]) -> str:
+    """COLUMNS and TARGET for the made table, as a user would write them in schema.py."""
+    columns = ['    "grade": ColumnSpec("categorical", categories=("high", "low", "mid")),']
+    for name, (low, high) in ranges.items():
+        missing = ", max_missing_fraction=0.05" if name == "measure_05" else ""
+        columns.append(f'    "{name}": ColumnSpec("numeric", min_value={low:.0f}, max_value={high:.0f}{missing}),')
+    return "COLUMNS: dict[str, ColumnSpec] = {\n" + "\n".join(columns) + '\n}\n\nTARGET = "grade"\n'
+
+
+def set_constant(path: Path, name: str, value: str) -> None:
+    text = path.read_text()
+    new, count = re.subn(rf"^{name} = .*$", f"{name} = {value}", text, count=1, flags=re.MULTILINE)
+    assert count == 1, f"{path.name} has no `{name} = ...` line to set"
+    path.write_text(new)
+
+
+@pytest.mark.parametrize("task", ["tabular", "image"])
+def test_a_swap_by_the_readme_steps_keeps_every_cpu_tier_green(
+    task: str, tmp_path: Path, task_project: Callable[[str], tuple[Path, Path]]
+) -> None:
+    python = task_project(task)[1]  # an environment with the task's dependencies
+    project = bake(tmp_path, task=task)
+    data = project / "src" / PACKAGE / "data"
+    readme = (project / "README.md").read_text()
+    if task == "tabular":
+        section, commands = steps(readme, "Use your own table")
+        assert "`DATASET` in `data/load.py`" in section and "`COLUMNS` in `data/schema.py`" in section, section
+        ranges = json.loads(run(python, "-c", MAKE_TABLE, data / "grades.csv", cwd=tmp_path).stdout)
+        set_constant(data / "load.py", "DATASET", '"grades.csv"')
+        schema = data / "schema.py"
+        text = schema.read_text()
+        start, end = text.index("COLUMNS: dict[str, ColumnSpec] = {"), text.index("NUMERIC_FEATURES = ")
+        schema.write_text(text[:start] + schema_source(ranges) + text[end:])
+        (data / "penguins.csv").unlink()
+    else:
+        section, commands = steps(readme, "Use your own images")
+        assert "set `DATASET` in\n   `data/load.py`" in section, section
+        run(python, "-c", MAKE_IMAGES, data / "shapes", cwd=tmp_path)
+        set_constant(data / "load.py", "DATASET", '"shapes"')
+        (data / "digits.csv.gz").unlink()
+    assert commands == ["python tests/regression/make_golden.py", "pytest tests/regression --force-regen"], commands
+    env = {"PYTHONPATH": str(project / "src")}
+    run(python, *shlex.split(commands[0])[1:], cwd=project, env=env)
+    regenerated = run(
+        python, "-m", *shlex.split(commands[1]), "-p", "no:cacheprovider", cwd=project, env=env, check=False
+    )
+    assert regenerated.returncode == 1 and "1 failed" in regenerated.stdout, regenerated.stdout[-2000:]
+    tiers = run(
+        python,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "tests/unit",
+        "tests/integration",
+        "tests/regression",
+        cwd=project,
+        env=env,
+        check=False,
+    )
+    summary = tiers.stdout.strip().splitlines()[-1]
+    assert tiers.returncode == 0, f"after the swap the tiers fail:\n{tiers.stdout[-6000:]}"
+    assert " passed" in summary and "failed" not in summary, summary
