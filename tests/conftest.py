@@ -85,6 +85,13 @@ def run(
     return result
 
 
+def run_project_tests(python: Path, project: Path, *paths: str, check: bool = True) -> subprocess.CompletedProcess:
+    """The project's own pytest on ``paths``, importing the package from the project's ``src``
+    (so one environment serves every bake of a task)."""
+    args = ["-m", "pytest", "-q", "-p", "no:cacheprovider", *paths]
+    return run(python, *args, cwd=project, env={"PYTHONPATH": str(project / "src")}, check=check)
+
+
 def bake(output_dir: Path, **answers: str) -> Path:
     """Generate a project with the given answers (defaults elsewhere); return its folder."""
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import tomllib
-from conftest import BIN, CHOICES, bake, expected_files, files_of, pairwise, run, unrendered_tags
+from conftest import BIN, CHOICES, bake, expected_files, files_of, pairwise, run, run_project_tests, unrendered_tags
 
 COMBINATIONS = pairwise(CHOICES)
 IDS = ["-".join(re.sub(r"[^\w.]+", "", value) for value in combo.values()) for combo in COMBINATIONS]
@@ -62,17 +62,7 @@ def test_combination_bakes_lints_and_passes_its_unit_tier(
         assert ci_files == []
 
     python = task_project(answers["task"])[1]  # an environment with this task's dependencies
-    result = run(
-        python,
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "tests/unit",
-        cwd=project,
-        env={"PYTHONPATH": str(project / "src")},
-    )
+    result = run_project_tests(python, project, "tests/unit")
     assert (
         f"src/{package}/"
         in run(

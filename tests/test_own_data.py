@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import bake, run
+from conftest import bake, run, run_project_tests
 
 pytestmark = pytest.mark.slow
 
@@ -118,20 +118,7 @@ def test_a_swap_by_the_readme_steps_keeps_every_cpu_tier_green(
         python, "-m", *shlex.split(commands[1]), "-p", "no:cacheprovider", cwd=project, env=env, check=False
     )
     assert regenerated.returncode == 1 and "1 failed" in regenerated.stdout, regenerated.stdout[-2000:]
-    tiers = run(
-        python,
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "tests/unit",
-        "tests/integration",
-        "tests/regression",
-        cwd=project,
-        env=env,
-        check=False,
-    )
+    tiers = run_project_tests(python, project, "tests/unit", "tests/integration", "tests/regression", check=False)
     summary = tiers.stdout.strip().splitlines()[-1]
     assert tiers.returncode == 0, f"after the swap the tiers fail:\n{tiers.stdout[-6000:]}"
     assert " passed" in summary and "failed" not in summary, summary
