@@ -59,9 +59,15 @@ def fingerprints(inputs: pd.DataFrame | pd.Series) -> list[str]:
 
 @pytest.fixture(scope="session")
 def reference_run(tmp_path_factory: pytest.TempPathFactory):
-    """The reference model, trained once per session."""
+    """The reference model, trained once per session, on one CPU thread: kernels on more threads
+    sum in another order, and the baseline must not depend on the machine's core count."""
     config = TrainConfig(**{**asdict(REFERENCE), "output_dir": str(tmp_path_factory.mktemp("reference"))})
-    return fit(config, show_progress=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return fit(config, show_progress=False)
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")
