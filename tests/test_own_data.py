@@ -1,9 +1,10 @@
 """Bring your own data: a correct swap done by the generated README's steps leaves every CPU tier green.
 
 For each task the test makes a second dataset of the same kind (a table of 13 numeric
-columns and 3 classes without any categorical column; a folder of colour images of three
-shapes), follows the README's steps literally (the files they name, the commands they give)
-and runs the unit, integration and regression tiers of the swapped project.
+columns with names that need escaping in a pattern, 3 classes labelled 1, 2 and 3, no
+categorical column; a folder of colour images of three shapes), follows the README's steps
+literally (the files they name, the commands they give) and runs the unit, integration and
+regression tiers of the swapped project.
 """
 
 from __future__ import annotations
@@ -37,14 +38,15 @@ import json, sys
 import numpy as np
 rng = np.random.default_rng(7)
 centres = rng.normal(0, 4, size=(3, 13))
-labels = np.repeat(["low", "mid", "high"], [59, 71, 48])
-values = centres[np.searchsorted(["high", "low", "mid"], labels)] + rng.normal(0, 1, size=(178, 13)) + 50
-names = [f"measure_{i:02d}" for i in range(13)]
+labels = np.repeat([1, 2, 3], [59, 71, 48])  # class labels that look like numbers
+values = centres[labels - 1] + rng.normal(0, 1, size=(178, 13)) + 50
+names = [f"Measure {i} (a.u.)" if i % 2 else f"measure_{i:02d}+" for i in range(13)]  # names regexes trip on
 lines = ["grade," + ",".join(names)]
 for row, (label, numbers) in enumerate(zip(labels, values)):
     cells = [f"{v:.3f}" for v in numbers]
     if row % 40 == 3:
         cells[5] = "NA"  # a few missing values in one column
+    label = str(label)
     lines.append(",".join([label, *cells]))
 open(sys.argv[1], "w").write("\\n".join(lines) + "\\n")
 print(json.dumps({n: [float(values[:, i].min()) - 10, float(values[:, i].max()) + 10] for i, n in enumerate(names)}))
@@ -73,9 +75,9 @@ for shape in ("vertical", "horizontal", "square"):
 
 def schema_source(ranges: dict[str, list[float]]) -> str:
     """COLUMNS and TARGET for the made table, as a user would write them in schema.py."""
-    columns = ['    "grade": ColumnSpec("categorical", categories=("high", "low", "mid")),']
-    for name, (low, high) in ranges.items():
-        missing = ", max_missing_fraction=0.05" if name == "measure_05" else ""
+    columns = ['    "grade": ColumnSpec("categorical", categories=("1", "2", "3")),']
+    for index, (name, (low, high)) in enumerate(ranges.items()):
+        missing = ", max_missing_fraction=0.05" if index == 5 else ""
         columns.append(f'    "{name}": ColumnSpec("numeric", min_value={low:.0f}, max_value={high:.0f}{missing}),')
     return "COLUMNS: dict[str, ColumnSpec] = {\n" + "\n".join(columns) + '\n}\n\nTARGET = "grade"\n'
 
@@ -104,12 +106,14 @@ def test_a_swap_by_the_readme_steps_keeps_every_cpu_tier_green(
         text = schema.read_text()
         start, end = text.index("COLUMNS: dict[str, ColumnSpec] = {"), text.index("NUMERIC_FEATURES = ")
         schema.write_text(text[:start] + schema_source(ranges) + text[end:])
+        assert "Delete `penguins.csv`" in section, section
         (data / "penguins.csv").unlink()
     else:
         section, commands = steps(readme, "Use your own images")
         assert "set `DATASET` in\n   `data/load.py`" in section, section
         run(python, "-c", MAKE_IMAGES, data / "shapes", cwd=tmp_path)
         set_constant(data / "load.py", "DATASET", '"shapes"')
+        assert "Delete `digits.csv.gz`" in section, section
         (data / "digits.csv.gz").unlink()
     assert commands == ["python tests/regression/make_golden.py", "pytest tests/regression --force-regen"], commands
     env = {"PYTHONPATH": str(project / "src")}
