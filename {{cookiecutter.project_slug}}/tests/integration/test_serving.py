@@ -9,7 +9,7 @@ from {{ cookiecutter.package_name }}.config import TrainConfig
 from {{ cookiecutter.package_name }}.data import load_examples
 from {{ cookiecutter.package_name }}.inference import Predictor
 from {{ cookiecutter.package_name }}.testing import assert_same_outputs, assert_state_dicts_equal
-from {{ cookiecutter.package_name }}.training import load_checkpoint, stratified_split
+from {{ cookiecutter.package_name }}.training import classification_loss, load_checkpoint, stratified_split
 
 pytestmark = pytest.mark.slow
 
@@ -50,6 +50,38 @@ def test_served_accuracy_equals_the_accuracy_measured_in_training(trained, test_
     assert served["accuracy"] == pytest.approx(trained.metrics["test_accuracy"]), (
         f"served accuracy {served['accuracy']:.4f}, training reported {trained.metrics['test_accuracy']:.4f}"
     )
+
+
+@pytest.mark.parametrize("part", ["val", "test"])
+def test_each_reported_metric_is_measured_on_its_own_split(trained, part):
+    # A loss and an accuracy measured on the wrong loader (validation on the training rows, test on
+    # the validation rows) still look plausible; recomputed on the split itself, they differ.
+    config = TrainConfig.from_dict(load_checkpoint(trained.checkpoint_path)["config"])
+    examples = load_examples(config.data)
+    split = stratified_split(examples.labels, config.val_fraction, config.test_fraction, config.seed)
+    rows = examples.subset(getattr(split, part))
+    predictor = Predictor.from_checkpoint(trained.checkpoint_path)
+    with torch.no_grad():
+        logits = predictor.model(predictor.features(rows.inputs))
+    labels = torch.tensor(predictor.preprocessor.encode_labels(rows.labels))
+    loss = classification_loss()(logits, labels).item()
+    accuracy = (logits.argmax(dim=1) == labels).double().mean().item()
+    metrics = trained.metrics
+    assert metrics["rows"][part] == len(rows), (
+        f"{part}: {metrics['rows'][part]} rows reported, the split has {len(rows)}"
+    )
+    assert metrics[f"{part}_loss"] == pytest.approx(loss, rel=1e-5), (
+        f"reported {part}_loss {metrics[f'{part}_loss']:.6f}, measured on the {part} split {loss:.6f}: "
+        "the metric is computed on other rows"
+    )
+    assert metrics[f"{part}_accuracy"] == pytest.approx(accuracy), (
+        f"reported {part}_accuracy {metrics[f'{part}_accuracy']:.4f}, measured on the {part} split {accuracy:.4f}"
+    )
+    if part == "val":  # the last epoch's validation, in the history, scored the same model on the same rows
+        last = trained.history[-1]
+        assert last["val_loss"] == pytest.approx(loss, rel=1e-5), (
+            f"the last epoch's val_loss {last['val_loss']:.6f} differs from the validation split's {loss:.6f}"
+        )
 
 
 def test_batch_prediction_equals_one_by_one_prediction_for_a_trained_model(trained, test_examples):
