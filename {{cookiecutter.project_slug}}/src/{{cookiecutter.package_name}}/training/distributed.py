@@ -82,6 +82,9 @@ def distributed(device_name: str, timeout_s: float = 300) -> Iterator[Distribute
     dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout_s))
     try:
         yield DistributedContext(rank, local_rank, world_size, device)
+        # Leave together: a rank that tears its group down while another still talks to it can
+        # abort at exit ("terminate called without an active exception") after a good run.
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
