@@ -22,6 +22,7 @@ DEPENDENCIES = {
     "pil",
     "pillow",
     "tqdm",
+    "tokenizers",
     "pytest",
     "hypothesis",
     "nox",

@@ -27,7 +27,7 @@ from {{ cookiecutter.package_name }}.config import TrainConfig
 from {{ cookiecutter.package_name }}.data import Preprocessor, load_examples
 from {{ cookiecutter.package_name }}.models import available_models, build_model
 from {{ cookiecutter.package_name }}.task import Examples
-from {{ cookiecutter.package_name }}.training import Split, stratified_split
+from {{ cookiecutter.package_name }}.training import Split, split_examples
 from {{ cookiecutter.package_name }}.training.seed import (
     capture_rng_state,
     restore_rng_state,
@@ -85,7 +85,7 @@ def embedded_examples() -> Examples:
 def split(embedded_examples: Examples) -> Split:
     """The default train/validation/test split of the embedded dataset."""
     config = TrainConfig()
-    return stratified_split(embedded_examples.labels, config.val_fraction, config.test_fraction, SEED)
+    return split_examples(embedded_examples, config.val_fraction, config.test_fraction, SEED)
 
 
 @pytest.fixture(scope="session")

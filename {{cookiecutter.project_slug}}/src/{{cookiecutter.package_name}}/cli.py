@@ -86,7 +86,7 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from .data import load_examples
     from .inference import Predictor
-    from .training import load_checkpoint, stratified_split
+    from .training import load_checkpoint, split_examples
 
     predictor = Predictor.from_checkpoint(args.checkpoint)
     if args.data is not None:
@@ -94,7 +94,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     else:
         config = TrainConfig.from_dict(load_checkpoint(args.checkpoint)["config"])
         examples = load_examples(config.data)
-        split = stratified_split(examples.labels, config.val_fraction, config.test_fraction, config.seed)
+        split = split_examples(examples, config.val_fraction, config.test_fraction, config.seed)
         examples, source = examples.subset(split.test), "test split"
     print(json.dumps({"source": source, **predictor.score(examples)}))
     return 0

@@ -29,8 +29,14 @@ class TrainConfig:
     )
     learning_rate: float = field(default=DEFAULTS["learning_rate"], metadata={"help": "Adam learning rate"})
     weight_decay: float = field(default=DEFAULTS["weight_decay"], metadata={"help": "AdamW weight decay"})
-    val_fraction: float = field(default=0.15, metadata={"help": "share of rows for validation"})
-    test_fraction: float = field(default=0.15, metadata={"help": "share of rows held out for testing"})
+    val_fraction: float = field(
+        default=DEFAULTS.get("val_fraction", 0.15),
+        metadata={"help": "share of rows for validation (of the rows outside the test split, when the data names one)"},
+    )
+    test_fraction: float = field(
+        default=DEFAULTS.get("test_fraction", 0.15),
+        metadata={"help": "share of rows held out for testing, unless the data names its test rows"},
+    )
     seed: int = field(default=0, metadata={"help": "seeds the split, the weights, dropout and shuffling"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
     deterministic: bool = field(default=False, metadata={"help": "use only deterministic kernels"})

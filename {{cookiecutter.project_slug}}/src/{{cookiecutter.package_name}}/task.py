@@ -17,7 +17,8 @@ the data with your own:
     The defaults of ``TrainConfig`` that suit this task (model, epochs, learning rate, ...).
 
 Models are built with ``num_classes`` and the keyword sizes of ``Preprocessor.model_inputs()``
-(``in_features`` for a table, ``in_channels``/``height``/``width`` for images), so any model
+(``in_features`` for a table, ``in_channels``/``height``/``width`` for images,
+``vocab_size``/``max_length``/``pad_id`` for texts), so any model
 registered in ``models/`` trains, serves and gets the whole test battery.
 """
 
@@ -37,14 +38,21 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 
 @dataclass(frozen=True)
 class Examples:
-    """Labelled raw data: ``inputs`` (a pandas object, one item per row) and a class name per item."""
+    """Labelled raw data: ``inputs`` (a pandas object, one item per row) and a class name per item.
+
+    ``test`` marks the rows of a test split that the data itself defines (a benchmark's standard
+    test set), one bool per item; None when the data has none and the split draws test rows too.
+    """
 
     inputs: pd.DataFrame | pd.Series
     labels: np.ndarray
+    test: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if len(self.inputs) != len(self.labels):
             raise ValueError(f"{len(self.inputs)} inputs but {len(self.labels)} labels")
+        if self.test is not None and (self.test.dtype != bool or self.test.shape != self.labels.shape):
+            raise ValueError(f"test must hold one bool per item, got {self.test.dtype} of shape {self.test.shape}")
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -52,7 +60,7 @@ class Examples:
     def subset(self, rows: Sequence[int] | np.ndarray) -> Examples:
         """The examples at positions ``rows``, in that order."""
         rows = np.asarray(rows, dtype=np.int64)
-        return Examples(self.inputs.iloc[rows], self.labels[rows])
+        return Examples(self.inputs.iloc[rows], self.labels[rows], None if self.test is None else self.test[rows])
 
 
 class Preprocessor(Protocol):

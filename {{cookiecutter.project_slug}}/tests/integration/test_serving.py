@@ -9,7 +9,7 @@ from {{ cookiecutter.package_name }}.config import TrainConfig
 from {{ cookiecutter.package_name }}.data import load_examples
 from {{ cookiecutter.package_name }}.inference import Predictor
 from {{ cookiecutter.package_name }}.testing import assert_same_outputs, assert_state_dicts_equal
-from {{ cookiecutter.package_name }}.training import classification_loss, load_checkpoint, stratified_split
+from {{ cookiecutter.package_name }}.training import classification_loss, load_checkpoint, split_examples
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +19,7 @@ def test_examples(trained):
     """The test split of the trained run, found again from the settings stored in its checkpoint."""
     config = TrainConfig.from_dict(load_checkpoint(trained.checkpoint_path)["config"])
     examples = load_examples(config.data)
-    split = stratified_split(examples.labels, config.val_fraction, config.test_fraction, config.seed)
+    split = split_examples(examples, config.val_fraction, config.test_fraction, config.seed)
     return examples.subset(split.test)
 
 
@@ -58,7 +58,7 @@ def test_each_reported_metric_is_measured_on_its_own_split(trained, part):
     # the validation rows) still look plausible; recomputed on the split itself, they differ.
     config = TrainConfig.from_dict(load_checkpoint(trained.checkpoint_path)["config"])
     examples = load_examples(config.data)
-    split = stratified_split(examples.labels, config.val_fraction, config.test_fraction, config.seed)
+    split = split_examples(examples, config.val_fraction, config.test_fraction, config.seed)
     rows = examples.subset(getattr(split, part))
     predictor = Predictor.from_checkpoint(trained.checkpoint_path)
     with torch.no_grad():

@@ -12,7 +12,7 @@ import torch
 
 from {{ cookiecutter.package_name }}.config import TrainConfig
 from {{ cookiecutter.package_name }}.data import load_examples
-from {{ cookiecutter.package_name }}.training import fit, load_checkpoint, loop, stratified_split
+from {{ cookiecutter.package_name }}.training import fit, load_checkpoint, loop, split_examples
 
 pytestmark = pytest.mark.slow
 
@@ -73,7 +73,7 @@ def test_optimiser_settings_reach_the_optimiser(tmp_path):
 
 def test_split_settings_and_seed_reach_the_split(tmp_path):
     _, result = run(tmp_path, val_fraction=0.25, test_fraction=0.1, seed=3)
-    expected = stratified_split(load_examples().labels, 0.25, 0.1, 3)
+    expected = split_examples(load_examples(), 0.25, 0.1, 3)
     for part in ("train", "val", "test"):
         assert np.array_equal(getattr(result.split, part), getattr(expected, part)), (
             f"the {part} rows of the run are not those of val_fraction 0.25, test_fraction 0.1, seed 3"

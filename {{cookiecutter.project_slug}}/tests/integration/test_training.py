@@ -17,7 +17,7 @@ from {{ cookiecutter.package_name }}.testing import (
     assert_state_dicts_equal,
     snapshot_parameters,
 )
-from {{ cookiecutter.package_name }}.training import fit, load_checkpoint, stratified_split
+from {{ cookiecutter.package_name }}.training import fit, load_checkpoint, split_examples
 from {{ cookiecutter.package_name }}.training.checkpoint import REQUIRED_KEYS
 
 pytestmark = pytest.mark.slow
@@ -34,7 +34,7 @@ def test_a_short_run_drives_the_training_loss_down(model_name, tmp_path):
     # the steps grow and the loss oscillate; a dead optimiser leaves it near ln(classes).
     config = quick_config(tmp_path, model=model_name, learning_rate=1e-2)
     examples = load_examples()
-    split = stratified_split(examples.labels, config.val_fraction, config.test_fraction, config.seed)
+    split = split_examples(examples, config.val_fraction, config.test_fraction, config.seed)
     epochs = max(6, math.ceil(60 / math.ceil(len(split.train) / config.batch_size)))
     result = fit(replace(config, epochs=epochs), show_progress=False)
     losses = [round(h["train_loss"], 4) for h in result.history]
@@ -67,7 +67,7 @@ def test_same_seed_gives_the_same_weights_and_another_seed_does_not(tmp_path):
 def test_preprocessing_is_fitted_on_the_training_split_only(trained):
     config = TrainConfig.from_dict(load_checkpoint(trained.checkpoint_path)["config"])
     examples = load_examples(config.data)
-    split = stratified_split(examples.labels, config.val_fraction, config.test_fraction, config.seed)
+    split = split_examples(examples, config.val_fraction, config.test_fraction, config.seed)
     on_train = Preprocessor().fit(examples.subset(split.train)).state_dict()
     on_everything = Preprocessor().fit(examples).state_dict()
     assert trained.preprocessor.state_dict() == on_train, "fit() did not fit the preprocessing on the training split"

@@ -19,12 +19,12 @@ from test_golden import GOLDEN, REFERENCE, ROWS_PER_CLASS  # run as a script, th
 
 from {{ cookiecutter.package_name }}.data import load_examples, write_examples
 from {{ cookiecutter.package_name }}.task import Examples
-from {{ cookiecutter.package_name }}.training import stratified_split
+from {{ cookiecutter.package_name }}.training import split_examples
 
 
 def golden_examples() -> Examples:
     examples = load_examples(REFERENCE.data)
-    split = stratified_split(examples.labels, REFERENCE.val_fraction, REFERENCE.test_fraction, REFERENCE.seed)
+    split = split_examples(examples, REFERENCE.val_fraction, REFERENCE.test_fraction, REFERENCE.seed)
     held_out = examples.subset(split.test)
     rows: list[int] = []
     for label in sorted(set(held_out.labels)):

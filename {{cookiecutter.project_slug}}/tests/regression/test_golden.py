@@ -29,7 +29,7 @@ from {{ cookiecutter.package_name }}.config import TrainConfig
 from {{ cookiecutter.package_name }}.data import load_examples
 from {{ cookiecutter.package_name }}.inference import Predictor
 from {{ cookiecutter.package_name }}.task import Examples
-from {{ cookiecutter.package_name }}.training import expected_calibration_error, fit, stratified_split
+from {{ cookiecutter.package_name }}.training import expected_calibration_error, fit, split_examples
 
 pytestmark = pytest.mark.slow
 
@@ -79,7 +79,7 @@ def reference(reference_run) -> Predictor:
 @pytest.fixture(scope="session")
 def reference_split():
     examples = load_examples(REFERENCE.data)
-    return examples, stratified_split(examples.labels, REFERENCE.val_fraction, REFERENCE.test_fraction, REFERENCE.seed)
+    return examples, split_examples(examples, REFERENCE.val_fraction, REFERENCE.test_fraction, REFERENCE.seed)
 
 
 @pytest.fixture(scope="session")

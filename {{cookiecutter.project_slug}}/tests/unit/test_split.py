@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from {{ cookiecutter.package_name }}.training import Split, stratified_split
+from {{ cookiecutter.package_name }}.task import Examples
+from {{ cookiecutter.package_name }}.training import Split, split_examples, stratified_split
 
 VAL, TEST = 0.15, 0.15
 PARTS = ("train", "val", "test")
@@ -115,3 +117,46 @@ def test_any_split_is_a_deterministic_partition_with_every_class_in_every_part(c
         for part in PARTS:
             present = int(np.sum(labels[getattr(split, part)] == label))
             assert present >= 1, f"class '{label}' ({size} rows) has no row in {part} (val={val}, test={test})"
+
+
+def fixed_test_case(rows: int = 90) -> tuple[np.ndarray, np.ndarray]:
+    """Three classes; every fifth row marked as the data's own test split."""
+    labels = np.array(["a", "b", "c"] * (rows // 3), dtype=object)
+    return labels, np.arange(rows) % 5 == 0
+
+
+def test_a_test_split_named_by_the_data_is_kept_exactly():
+    labels, test = fixed_test_case()
+    split = stratified_split(labels, VAL, TEST, seed=0, test=test)
+    assert_partition(split, len(labels))
+    assert np.array_equal(split.test, np.flatnonzero(test)), "the test rows are not the ones the data names"
+    others = int((~test).sum())
+    assert len(split.val) == round(others * VAL), f"{len(split.val)} validation rows of {others}, wanted {VAL:.2f} of them"
+    for label in "abc":
+        assert np.sum(labels[split.val] == label) >= 1, f"class {label} missing from validation"
+
+
+def test_split_examples_keeps_the_test_split_of_the_examples(embedded_examples):
+    labels, test = fixed_test_case()
+    examples = Examples(embedded_examples.inputs.iloc[: len(labels)], labels, test)
+    split = split_examples(examples, VAL, TEST, seed=0)
+    assert np.array_equal(split.test, np.flatnonzero(test)), "split_examples drew its own test rows"
+    if embedded_examples.test is not None:
+        embedded = split_examples(embedded_examples, VAL, TEST, seed=0)
+        assert np.array_equal(embedded.test, np.flatnonzero(embedded_examples.test)), (
+            "the embedded dataset's own test split is not the run's test split"
+        )
+
+
+def test_examples_subset_keeps_the_test_marks():
+    labels, test = fixed_test_case(9)
+    examples = Examples(pd.Series(range(9)), labels, test)
+    assert np.array_equal(examples.subset([5, 0, 1]).test, test[[5, 0, 1]])
+
+
+@pytest.mark.parametrize("marks", ["all", "none", "short"])
+def test_an_impossible_test_split_is_refused(marks):
+    labels, _ = fixed_test_case(9)
+    test = {"all": np.ones(9, bool), "none": np.zeros(9, bool), "short": np.ones(4, bool)}[marks]
+    with pytest.raises(ValueError, match="test"):
+        stratified_split(labels, VAL, TEST, seed=0, test=test)

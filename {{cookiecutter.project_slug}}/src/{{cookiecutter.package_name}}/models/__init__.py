@@ -4,6 +4,8 @@
 from . import mlp, resmlp  # noqa: F401  (registers the models)
 {%- elif cookiecutter.task == "image" -%}
 from . import cnn, resnet  # noqa: F401  (registers the models)
+{%- elif cookiecutter.task == "text" -%}
+from . import cnn, transformer  # noqa: F401  (registers the models)
 {%- endif %}
 from .registry import available_models, build_model, register_model
 

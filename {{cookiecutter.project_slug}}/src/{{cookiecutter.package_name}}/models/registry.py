@@ -15,7 +15,8 @@ def register_model(name: str) -> Callable[[ModelFactory], ModelFactory]:
     """Decorator: ``@register_model("name")`` over a class or function that returns logits.
 
     It is called with ``num_classes``, the input sizes of ``Preprocessor.model_inputs()``
-    (``in_features`` for a table; ``in_channels``, ``height`` and ``width`` for images) and
+    (``in_features`` for a table; ``in_channels``, ``height`` and ``width`` for images;
+    ``vocab_size``, ``max_length`` and ``pad_id`` for texts) and
     the options of ``TrainConfig.model_options()`` (``hidden_size``, ``depth``, ``dropout``).
     """
 

@@ -7,7 +7,7 @@ from .loop import TrainResult, evaluate, fit, train_one_epoch
 from .losses import classification_loss
 from .metrics import accuracy, expected_calibration_error
 from .seed import capture_rng_state, deterministic_mode, restore_rng_state, seed_everything, seed_worker
-from .split import Split, stratified_split
+from .split import Split, split_examples, stratified_split
 
 __all__ = [
     "CheckpointError",
@@ -30,6 +30,7 @@ __all__ = [
     "save_checkpoint",
     "seed_everything",
     "seed_worker",
+    "split_examples",
     "stratified_split",
     "train_one_epoch",
 ]

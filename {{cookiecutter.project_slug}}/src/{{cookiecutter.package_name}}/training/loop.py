@@ -27,7 +27,7 @@ from .losses import classification_loss
 from .metrics import accuracy
 from .progress import progress
 from .seed import capture_rng_state, deterministic_mode, restore_rng_state, seed_everything
-from .split import Split, stratified_split
+from .split import Split, split_examples
 
 CHECKPOINT_NAME = "checkpoint.pt"
 METRICS_NAME = "metrics.json"
@@ -137,7 +137,7 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
     seed_everything(config.seed)  # the same on every process: same split, same initial weights
 
     examples = load_examples(config.data)
-    split = stratified_split(examples.labels, config.val_fraction, config.test_fraction, config.seed)
+    split = split_examples(examples, config.val_fraction, config.test_fraction, config.seed)
     if resumed is not None:
         preprocessor = Preprocessor.from_state_dict(resumed["preprocessor"])
     else:
