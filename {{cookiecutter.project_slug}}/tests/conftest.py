@@ -119,6 +119,24 @@ def tiny_batch(
     return inputs.to(device), labels.to(device)
 
 
+@pytest.fixture
+def extreme_inputs(tiny_batch: tuple[torch.Tensor, torch.Tensor], preprocessor: Preprocessor) -> tuple[torch.Tensor, str]:
+    """(inputs, what they are): valid model inputs at the edge of what the data gives."""
+{%- if cookiecutter.task == "text" %}
+    features, _ = tiny_batch
+    sizes = preprocessor.model_inputs()
+    pad_id, last_id, longest = sizes["pad_id"], sizes["vocab_size"] - 1, sizes["max_length"]
+    rows = torch.full((4, longest), pad_id, dtype=features.dtype, device=features.device)
+    rows[1, :] = last_id  # the longest text, of the last token in the vocabulary
+    rows[2, 0] = last_id  # a text of one token
+    rows[3, : features.shape[1]] = features[0]  # a real text, padded to the longest length
+    return rows, "a row of padding only (an empty text), the longest text, a one-token text and a padded text"
+{%- else %}
+    features, _ = tiny_batch
+    return features * 1e3, "inputs a thousand standard deviations out"
+{%- endif %}
+
+
 # -- files -------------------------------------------------------------------------------
 class MakeDirectoryWhenUnpickled:
     """Unpickling this runs ``os.mkdir(path)``: a harmless stand-in for arbitrary code."""

@@ -262,31 +262,38 @@ def assert_batch_independent(model: nn.Module, inputs: torch.Tensor, index: int 
     """In eval mode the output of one row depends on that row only.
 
     Checked twice: the gradient of row ``index``'s output with respect to every other row
-    is exactly zero, and changing row ``index`` leaves the other rows' outputs as they were.
-    Catches normalisation or softmax over the batch dimension, and batch-norm that uses
-    batch statistics at inference.
+    is exactly zero (for floating-point inputs; token ids carry no gradient), and changing
+    row ``index`` leaves the other rows' outputs as they were. Catches normalisation or
+    softmax over the batch dimension, and batch-norm that uses batch statistics at inference.
     """
     if len(inputs) < 2:
         raise AssertionError("batch independence needs a batch of at least two rows")
     others = [i for i in range(len(inputs)) if i != index]
-    with _mode(model, False):
-        probe = inputs.detach().clone().requires_grad_(True)
-        output = model(probe)[index].sum()
-        if output.requires_grad:
-            output.backward()
-        model.zero_grad(set_to_none=True)
-    if probe.grad is None:
-        raise AssertionError(
-            "the output is not differentiable with respect to the input (a detach or no_grad in forward?)"
-        )
-    leaked = [i for i in others if probe.grad[i].any()]
-    if leaked:
-        raise AssertionError(
-            f"the output of row {index} has a non-zero gradient with respect to rows {leaked[:10]}: "
-            "rows of a batch mix in eval mode (normalising or softmax over dim 0? batch-norm using batch statistics?)"
-        )
+    if inputs.is_floating_point():
+        with _mode(model, False):
+            probe = inputs.detach().clone().requires_grad_(True)
+            output = model(probe)[index].sum()
+            if output.requires_grad:
+                output.backward()
+            model.zero_grad(set_to_none=True)
+        if probe.grad is None:
+            raise AssertionError(
+                "the output is not differentiable with respect to the input (a detach or no_grad in forward?)"
+            )
+        leaked = [i for i in others if probe.grad[i].any()]
+        if leaked:
+            raise AssertionError(
+                f"the output of row {index} has a non-zero gradient with respect to rows {leaked[:10]}: rows of a "
+                "batch mix in eval mode (normalising or softmax over dim 0? batch-norm using batch statistics?)"
+            )
     changed_inputs = inputs.detach().clone()
-    changed_inputs[index] = changed_inputs[index] * -3.0 + 1.0
+    if inputs.is_floating_point():
+        changed_inputs[index] = changed_inputs[index] * -3.0 + 1.0
+    else:  # discrete inputs (token ids): take another row's values, which are valid inputs too
+        donors = [i for i in others if not torch.equal(inputs[i], inputs[index])]
+        if not donors:
+            raise AssertionError(f"every row equals row {index}: batch independence needs rows that differ")
+        changed_inputs[index] = inputs[donors[0]]
     before = _forward(model, inputs, training=False)
     after = _forward(model, changed_inputs, training=False)
     moved = [i for i in others if not torch.allclose(before[i], after[i], rtol=0, atol=atol)]

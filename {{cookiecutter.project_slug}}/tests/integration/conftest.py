@@ -3,13 +3,48 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from {{ cookiecutter.package_name }}.config import TrainConfig
+from {{ cookiecutter.package_name }}.data import load_examples, write_examples
 from {{ cookiecutter.package_name }}.training import TrainResult, fit
 
 QUICK = {"epochs": 3, "seed": 0, "device": "cpu"}
+# Integration runs train on at most this many examples (a stratified sample of larger data):
+# what they check (plumbing, settings, resuming, serving) needs seconds of training, not minutes.
+QUICK_EXAMPLES = 1000
+
+
+@pytest.fixture(scope="session")
+def quick_data(tmp_path_factory: pytest.TempPathFactory) -> str | None:
+    """The data of integration runs: None (the embedded dataset) where it is small, else a
+    stratified sample of ``QUICK_EXAMPLES`` of it, written in the task's own format (keeping
+    the rows of a test split the data names)."""
+    examples = load_examples()
+    if len(examples) <= QUICK_EXAMPLES:
+        return None
+    rng = np.random.default_rng(0)
+    share = QUICK_EXAMPLES / len(examples)
+    rows = []
+    for label in sorted(set(examples.labels.tolist())):
+        of_class = np.flatnonzero(examples.labels == label)
+        rows.extend(rng.permutation(of_class)[: max(3, round(len(of_class) * share))].tolist())
+    path = tmp_path_factory.mktemp("quick-data") / "sample"
+    return str(write_examples(examples.subset(sorted(rows)), path))
+
+
+@pytest.fixture
+def quick_config(tmp_path: Path, quick_data: str | None) -> Callable[..., TrainConfig]:
+    """``quick_config(**changes)``: a short seeded CPU run on ``quick_data``, writing under ``tmp_path``."""
+
+    def make(**changes) -> TrainConfig:
+        settings = {"epochs": 2, "seed": 0, "device": "cpu", "data": quick_data, "output_dir": str(tmp_path / "run")}
+        return TrainConfig(**{**settings, **changes})
+
+    return make
 
 
 @pytest.fixture
@@ -28,7 +63,7 @@ def assert_one_line_error(capsys: pytest.CaptureFixture[str]) -> Callable[..., N
 
 
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
-    """The default model trained for a few epochs on the embedded data, with its checkpoint on disk."""
+def trained(tmp_path_factory: pytest.TempPathFactory, quick_data: str | None) -> TrainResult:
+    """The default model trained for a few epochs on ``quick_data``, with its checkpoint on disk."""
     output_dir = tmp_path_factory.mktemp("trained")
-    return fit(TrainConfig(**QUICK, output_dir=str(output_dir)), show_progress=False)
+    return fit(TrainConfig(**QUICK, data=quick_data, output_dir=str(output_dir)), show_progress=False)

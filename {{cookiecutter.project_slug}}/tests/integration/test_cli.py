@@ -20,9 +20,10 @@ def request_csv(tmp_path, embedded_examples, split):
     return write_examples(embedded_examples.subset(split.test[:10]), tmp_path / "requests.csv")
 
 
-def test_train_writes_a_checkpoint_and_metrics_and_reports_accuracy(tmp_path, capsys):
+def test_train_writes_a_checkpoint_and_metrics_and_reports_accuracy(tmp_path, quick_data, capsys):
     output_dir = tmp_path / "run"
-    assert cli.main(["train", "--epochs", "2", "--output-dir", str(output_dir), "--no-progress"]) == 0
+    data = ["--data", quick_data] if quick_data else []
+    assert cli.main(["train", "--epochs", "2", "--output-dir", str(output_dir), "--no-progress", *data]) == 0
     assert (output_dir / "checkpoint.pt").is_file()
     metrics = json.loads((output_dir / "metrics.json").read_text())
     assert metrics["epochs"] == 2

@@ -15,13 +15,16 @@ EPOCHS, STOP_AFTER = 4, 2
 DEFAULT_MODEL = TrainConfig().model
 
 
-def config(model_name: str, output_dir, **changes) -> TrainConfig:
-    # Dropout on for every model, so that the random state has to be restored as well.
-    settings = {"model": model_name, "dropout": 0.2, "seed": 3, "device": "cpu", "output_dir": str(output_dir)}
-    return TrainConfig(**{**settings, **changes})
+@pytest.fixture
+def config(quick_config):
+    def make(model_name: str, output_dir, **changes) -> TrainConfig:
+        # Dropout on for every model, so that the random state has to be restored as well.
+        return quick_config(**{"model": model_name, "dropout": 0.2, "seed": 3, "output_dir": str(output_dir), **changes})
+
+    return make
 
 
-def test_stopping_and_resuming_gives_the_weights_of_an_uninterrupted_run(model_name, tmp_path):
+def test_stopping_and_resuming_gives_the_weights_of_an_uninterrupted_run(model_name, tmp_path, config):
     straight = fit(config(model_name, tmp_path / "straight", epochs=EPOCHS))
     first = fit(config(model_name, tmp_path / "first", epochs=STOP_AFTER))
     resumed = fit(config(model_name, tmp_path / "resumed", epochs=EPOCHS, resume=str(first.checkpoint_path)))
@@ -37,7 +40,7 @@ def test_stopping_and_resuming_gives_the_weights_of_an_uninterrupted_run(model_n
     assert resumed.history == straight.history, "the loss history of the resumed run differs"
 
 
-def test_resuming_keeps_the_stored_settings(model_name, tmp_path):
+def test_resuming_keeps_the_stored_settings(model_name, tmp_path, config):
     first = fit(config(model_name, tmp_path / "first", epochs=1))
     others = [name for name in available_models() if name != model_name]
     other_model = others[0] if others else model_name
@@ -46,7 +49,7 @@ def test_resuming_keeps_the_stored_settings(model_name, tmp_path):
     assert (stored["model"], stored["seed"]) == (model_name, 3), f"resumed run changed its settings: {stored}"
 
 
-def test_resuming_a_run_that_already_has_the_epochs_is_an_error(tmp_path):
+def test_resuming_a_run_that_already_has_the_epochs_is_an_error(tmp_path, config):
     first = fit(config(DEFAULT_MODEL, tmp_path / "first", epochs=2))
     with pytest.raises(CheckpointError, match="already holds 2 epochs"):
         fit(config(DEFAULT_MODEL, tmp_path / "again", epochs=2, resume=str(first.checkpoint_path)))

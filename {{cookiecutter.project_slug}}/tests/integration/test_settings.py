@@ -38,12 +38,19 @@ def built(monkeypatch):
     return seen
 
 
-def run(tmp_path, **settings):
-    config = TrainConfig(**{"epochs": 1, "device": "cpu", "output_dir": str(tmp_path / "run"), **settings})
-    return config, fit(config, show_progress=False)
+@pytest.fixture
+def run(quick_data):
+    """``run(folder, **settings)``: one epoch on the quick data with these settings; (config, result)."""
+
+    def train(tmp_path, **settings):
+        settings = {"epochs": 1, "device": "cpu", "data": quick_data, "output_dir": str(tmp_path / "run"), **settings}
+        config = TrainConfig(**settings)
+        return config, fit(config, show_progress=False)
+
+    return train
 
 
-def test_model_settings_reach_the_registry_and_the_checkpoint(tmp_path, built):
+def test_model_settings_reach_the_registry_and_the_checkpoint(tmp_path, built, run):
     defaults = TrainConfig()
     changed = {"hidden_size": defaults.hidden_size + 8, "depth": defaults.depth + 1, "dropout": 0.25}
     config, result = run(tmp_path, **changed)
@@ -54,7 +61,7 @@ def test_model_settings_reach_the_registry_and_the_checkpoint(tmp_path, built):
     assert stored["model_name"] == config.model == built["name"], (stored["model_name"], built["name"])
 
 
-def test_batch_size_sets_the_batches_the_model_trains_on(tmp_path, built):
+def test_batch_size_sets_the_batches_the_model_trains_on(tmp_path, built, run):
     _, result = run(tmp_path, batch_size=16, dropout=0.0)
     train_rows = len(result.split.train)
     assert max(built["batches"]) <= 16, f"the model saw training batches of {sorted(set(built['batches']))} rows"
@@ -63,7 +70,7 @@ def test_batch_size_sets_the_batches_the_model_trains_on(tmp_path, built):
     assert load_checkpoint(result.checkpoint_path)["config"]["batch_size"] == 16
 
 
-def test_optimiser_settings_reach_the_optimiser(tmp_path):
+def test_optimiser_settings_reach_the_optimiser(tmp_path, run):
     _, result = run(tmp_path, learning_rate=0.0123, weight_decay=0.0456)
     groups = load_checkpoint(result.checkpoint_path)["optimizer_state"]["param_groups"]
     for group in groups:
@@ -71,9 +78,9 @@ def test_optimiser_settings_reach_the_optimiser(tmp_path):
         assert group["weight_decay"] == pytest.approx(0.0456), f"weight decay {group['weight_decay']}, asked 0.0456"
 
 
-def test_split_settings_and_seed_reach_the_split(tmp_path):
-    _, result = run(tmp_path, val_fraction=0.25, test_fraction=0.1, seed=3)
-    expected = split_examples(load_examples(), 0.25, 0.1, 3)
+def test_split_settings_and_seed_reach_the_split(tmp_path, run):
+    config, result = run(tmp_path, val_fraction=0.25, test_fraction=0.1, seed=3)
+    expected = split_examples(load_examples(config.data), 0.25, 0.1, 3)
     for part in ("train", "val", "test"):
         assert np.array_equal(getattr(result.split, part), getattr(expected, part)), (
             f"the {part} rows of the run are not those of val_fraction 0.25, test_fraction 0.1, seed 3"
@@ -83,7 +90,7 @@ def test_split_settings_and_seed_reach_the_split(tmp_path):
     assert (stored["val_fraction"], stored["test_fraction"], stored["seed"]) == (0.25, 0.1, 3), stored
 
 
-def test_the_seed_sets_the_initial_weights(tmp_path):
+def test_the_seed_sets_the_initial_weights(tmp_path, run):
     def initial(seed: int) -> dict[str, torch.Tensor]:
         _, result = run(tmp_path / str(seed), seed=seed, learning_rate=1e-12, weight_decay=0.0)
         return {k: v.clone() for k, v in result.model.state_dict().items()}

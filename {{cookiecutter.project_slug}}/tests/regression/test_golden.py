@@ -33,11 +33,15 @@ from {{ cookiecutter.package_name }}.training import expected_calibration_error,
 
 pytestmark = pytest.mark.slow
 
-GOLDEN = Path(__file__).with_name("{% if cookiecutter.task == 'tabular' %}golden.csv{% else %}golden{% endif %}")
+GOLDEN = Path(__file__).with_name("{% if cookiecutter.task == 'image' %}golden{% else %}golden.csv{% endif %}")
 ROWS_PER_CLASS = {% if cookiecutter.task == 'tabular' %}12{% else %}5{% endif %}
 # The reference run: the default model and settings, seeded, deterministic kernels, on the CPU.
 REFERENCE = TrainConfig(seed=0, test_fraction=0.2, deterministic=True, device="cpu")
+{%- if cookiecutter.task == "text" %}
+ACCURACY_THRESHOLD = 0.75  # the reference model gets 24 of the 30 questions right (0.86 on the whole test split)
+{%- else %}
 ACCURACY_THRESHOLD = 0.94  # at most 6 % of the golden examples wrong
+{%- endif %}
 # Expected calibration error (10 bins) of the reference model on its whole test split: when it
 # says 0.9 it must be right about nine times in ten. The reference model scores well under 0.01;
 # a softmax temperature of 3 at serving (under-confident) moves it to about 0.05, and an

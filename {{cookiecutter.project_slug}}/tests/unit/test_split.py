@@ -53,7 +53,8 @@ def test_parts_are_disjoint_and_cover_every_row(embedded_examples, split):
     assert_partition(split, len(embedded_examples))
 
 
-def test_part_sizes_follow_the_fractions(embedded_examples, split):
+def test_part_sizes_follow_the_fractions(embedded_examples):
+    split = stratified_split(embedded_examples.labels, VAL, TEST, seed=0)
     rows = len(embedded_examples)
     for part, fraction in (("val", VAL), ("test", TEST), ("train", 1 - VAL - TEST)):
         share = len(getattr(split, part)) / rows
@@ -130,8 +131,10 @@ def test_a_test_split_named_by_the_data_is_kept_exactly():
     split = stratified_split(labels, VAL, TEST, seed=0, test=test)
     assert_partition(split, len(labels))
     assert np.array_equal(split.test, np.flatnonzero(test)), "the test rows are not the ones the data names"
-    others = int((~test).sum())
-    assert len(split.val) == round(others * VAL), f"{len(split.val)} validation rows of {others}, wanted {VAL:.2f} of them"
+    others, classes = int((~test).sum()), 3
+    assert abs(len(split.val) - others * VAL) <= classes / 2, (  # each class rounds its own share
+        f"{len(split.val)} validation rows of {others}, wanted {VAL:.2f} of them"
+    )
     for label in "abc":
         assert np.sum(labels[split.val] == label) >= 1, f"class {label} missing from validation"
 

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from torch import nn
 
 ModelFactory = Callable[..., nn.Module]
 
 _REGISTRY: dict[str, ModelFactory] = {}
+_RECIPES: dict[str, dict[str, Any]] = {}
+RECIPE_SETTINGS = ("learning_rate", "weight_decay", "batch_size")
 
 
-def register_model(name: str) -> Callable[[ModelFactory], ModelFactory]:
+def register_model(name: str, **recipe: Any) -> Callable[[ModelFactory], ModelFactory]:
     """Decorator: ``@register_model("name")`` over a class or function that returns logits.
+
+    ``recipe`` holds the training settings the model needs to learn briskly where the task's
+    defaults do not suit it (``@register_model("transformer", learning_rate=3e-3)``): the
+    test battery's short training runs use them, so a correct model is not failed for
+    wanting another learning rate.
 
     It is called with ``num_classes``, the input sizes of ``Preprocessor.model_inputs()``
     (``in_features`` for a table; ``in_channels``, ``height`` and ``width`` for images;
@@ -20,10 +28,15 @@ def register_model(name: str) -> Callable[[ModelFactory], ModelFactory]:
     the options of ``TrainConfig.model_options()`` (``hidden_size``, ``depth``, ``dropout``).
     """
 
+    unknown = sorted(set(recipe) - set(RECIPE_SETTINGS))
+    if unknown:
+        raise ValueError(f"model '{name}': unknown recipe setting(s) {unknown}; known: {list(RECIPE_SETTINGS)}")
+
     def decorator(factory: ModelFactory) -> ModelFactory:
         if name in _REGISTRY:
             raise ValueError(f"a model named '{name}' is already registered")
         _REGISTRY[name] = factory
+        _RECIPES[name] = dict(recipe)
         return factory
 
     return decorator
@@ -31,6 +44,13 @@ def register_model(name: str) -> Callable[[ModelFactory], ModelFactory]:
 
 def available_models() -> list[str]:
     return sorted(_REGISTRY)
+
+
+def model_recipe(name: str) -> dict[str, Any]:
+    """The training settings a registered model declared with its registration (often none)."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model '{name}'; available: {available_models()}")
+    return dict(_RECIPES[name])
 
 
 def build_model(name: str, *, num_classes: int, **sizes_and_options) -> nn.Module:
