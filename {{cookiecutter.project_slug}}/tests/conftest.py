@@ -24,7 +24,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from {{ cookiecutter.package_name }}.config import TrainConfig
-from {{ cookiecutter.package_name }}.data import Preprocessor, load_examples
+from {{ cookiecutter.package_name }}.data import Preprocessor, load_examples, write_examples
 from {{ cookiecutter.package_name }}.models import available_models, build_model
 from {{ cookiecutter.package_name }}.task import Examples
 from {{ cookiecutter.package_name }}.training import Split, split_examples
@@ -135,6 +135,30 @@ def extreme_inputs(tiny_batch: tuple[torch.Tensor, torch.Tensor], preprocessor: 
     features, _ = tiny_batch
     return features * 1e3, "inputs a thousand standard deviations out"
 {%- endif %}
+
+
+# Integration and distributed runs train on at most this many examples (a stratified sample of
+# larger data): what they check (plumbing, settings, resuming, serving, scaling out) needs seconds
+# of training, not minutes.
+QUICK_EXAMPLES = 1000
+
+
+@pytest.fixture(scope="session")
+def quick_data(tmp_path_factory: pytest.TempPathFactory, embedded_examples: Examples) -> str | None:
+    """The data of integration and distributed runs: None (the embedded dataset) where it is small, else a
+    stratified sample of ``QUICK_EXAMPLES`` of it, written in the task's own format (keeping
+    the rows of a test split the data names)."""
+    examples = embedded_examples
+    if len(examples) <= QUICK_EXAMPLES:
+        return None
+    rng = np.random.default_rng(0)
+    share = QUICK_EXAMPLES / len(examples)
+    rows = []
+    for label in sorted(set(examples.labels.tolist())):
+        of_class = np.flatnonzero(examples.labels == label)
+        rows.extend(rng.permutation(of_class)[: max(3, round(len(of_class) * share))].tolist())
+    path = tmp_path_factory.mktemp("quick-data") / "sample"
+    return str(write_examples(examples.subset(sorted(rows)), path))
 
 
 # -- files -------------------------------------------------------------------------------

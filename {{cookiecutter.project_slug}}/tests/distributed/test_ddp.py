@@ -25,6 +25,15 @@ pytestmark = [
 # Dropout off: each process would draw its own masks. Each global batch of 32 rows is split between
 # the 2 processes; a training split of an odd size gives one process a row more in some batches.
 SETTINGS = {"epochs": 3, "dropout": 0.0, "batch_size": 32, "seed": 0, "device": "cpu"}
+{%- if cookiecutter.task == "text" %}
+# One process sums a batch's gradients in another order than two do (an all-reduce of two halves).
+# Adam turns that float noise into visible steps for parameters whose gradients are tiny (the
+# embeddings of rare tokens), so texts agree to about 1e-3, not 1e-5; a rank that trains alone
+# (no all-reduce) or on other rows moves the weights by far more.
+WEIGHT_TOLERANCE = 5e-3
+{%- else %}
+WEIGHT_TOLERANCE = 1e-5
+{%- endif %}
 CRASH_SCRIPT = """
 import os, sys
 from PACKAGE.config import TrainConfig
@@ -43,7 +52,7 @@ loop.fit(TrainConfig(output_dir=sys.argv[1], device="cpu", epochs=200))
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def runs(tmp_path_factory: pytest.TempPathFactory, quick_data: str | None) -> dict[str, Path]:
     """The same training, once in one process and once with torchrun on two."""
     root = tmp_path_factory.mktemp("ddp")
     # torchrun gives each process one thread; CPU kernels on more threads sum in another order,
@@ -51,10 +60,11 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        fit(TrainConfig(output_dir=str(root / "single"), **SETTINGS), show_progress=False)
+        fit(TrainConfig(output_dir=str(root / "single"), data=quick_data, **SETTINGS), show_progress=False)
     finally:
         torch.set_num_threads(threads)
     options = [f"--{name.replace('_', '-')}={value}" for name, value in SETTINGS.items()]
+    options += [f"--data={quick_data}"] if quick_data else []
     result = run_torchrun(
         "-m", package.__name__, "train", f"--output-dir={root / 'ddp'}", *options, processes=2, cwd=root, timeout=180
     )
@@ -70,7 +80,7 @@ def test_two_processes_learn_the_same_weights_as_one(runs: dict[str, Path]) -> N
     assert single.keys() == ddp.keys()
     for name, weights in single.items():
         torch.testing.assert_close(
-            ddp[name], weights, rtol=0, atol=1e-5, msg=lambda m, n=name: f"{n} differs after DDP training: {m}"
+            ddp[name], weights, rtol=0, atol=WEIGHT_TOLERANCE, msg=lambda m, n=name: f"{n} differs after DDP training: {m}"
         )
 
 
@@ -81,11 +91,11 @@ def test_metrics_are_reduced_over_both_processes(runs: dict[str, Path]) -> None:
         assert ddp[key] == pytest.approx(single[key], abs=1e-4), f"{key}: {ddp[key]} under DDP, {single[key]} alone"
 
 
-def test_checkpoint_written_under_ddp_serves_in_one_process(runs: dict[str, Path]) -> None:
-    inputs = load_examples().inputs
+def test_checkpoint_written_under_ddp_serves_in_one_process(runs: dict[str, Path], quick_data: str | None) -> None:
+    inputs = load_examples(quick_data).inputs
     from_ddp = Predictor.from_checkpoint(runs["ddp"] / "checkpoint.pt").predict_proba(inputs)
     from_single = Predictor.from_checkpoint(runs["single"] / "checkpoint.pt").predict_proba(inputs)
-    np.testing.assert_allclose(from_ddp, from_single, atol=1e-5, err_msg="DDP checkpoint predicts differently")
+    np.testing.assert_allclose(from_ddp, from_single, atol=WEIGHT_TOLERANCE, err_msg="DDP checkpoint predicts differently")
 
 
 def test_a_crash_in_one_rank_fails_the_run_instead_of_hanging(tmp_path: Path) -> None:

@@ -5,37 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from {{ cookiecutter.package_name }}.config import TrainConfig
-from {{ cookiecutter.package_name }}.data import load_examples, write_examples
 from {{ cookiecutter.package_name }}.training import TrainResult, fit
 
 QUICK = {"epochs": 3, "seed": 0, "device": "cpu"}
-# Integration runs train on at most this many examples (a stratified sample of larger data):
-# what they check (plumbing, settings, resuming, serving) needs seconds of training, not minutes.
-QUICK_EXAMPLES = 1000
-
-
-@pytest.fixture(scope="session")
-def quick_data(tmp_path_factory: pytest.TempPathFactory) -> str | None:
-    """The data of integration runs: None (the embedded dataset) where it is small, else a
-    stratified sample of ``QUICK_EXAMPLES`` of it, written in the task's own format (keeping
-    the rows of a test split the data names)."""
-    examples = load_examples()
-    if len(examples) <= QUICK_EXAMPLES:
-        return None
-    rng = np.random.default_rng(0)
-    share = QUICK_EXAMPLES / len(examples)
-    rows = []
-    for label in sorted(set(examples.labels.tolist())):
-        of_class = np.flatnonzero(examples.labels == label)
-        rows.extend(rng.permutation(of_class)[: max(3, round(len(of_class) * share))].tolist())
-    path = tmp_path_factory.mktemp("quick-data") / "sample"
-    return str(write_examples(examples.subset(sorted(rows)), path))
-
-
 @pytest.fixture
 def quick_config(tmp_path: Path, quick_data: str | None) -> Callable[..., TrainConfig]:
     """``quick_config(**changes)``: a short seeded CPU run on ``quick_data``, writing under ``tmp_path``."""
