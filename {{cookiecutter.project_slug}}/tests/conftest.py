@@ -120,7 +120,9 @@ def tiny_batch(
 
 
 @pytest.fixture
-def extreme_inputs(tiny_batch: tuple[torch.Tensor, torch.Tensor], preprocessor: Preprocessor) -> tuple[torch.Tensor, str]:
+def extreme_inputs(
+    tiny_batch: tuple[torch.Tensor, torch.Tensor], preprocessor: Preprocessor
+) -> tuple[torch.Tensor, str]:
     """(inputs, what they are): valid model inputs at the edge of what the data gives."""
 {%- if cookiecutter.task == "text" %}
     features, _ = tiny_batch

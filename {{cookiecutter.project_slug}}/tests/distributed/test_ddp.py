@@ -80,7 +80,11 @@ def test_two_processes_learn_the_same_weights_as_one(runs: dict[str, Path]) -> N
     assert single.keys() == ddp.keys()
     for name, weights in single.items():
         torch.testing.assert_close(
-            ddp[name], weights, rtol=0, atol=WEIGHT_TOLERANCE, msg=lambda m, n=name: f"{n} differs after DDP training: {m}"
+            ddp[name],
+            weights,
+            rtol=0,
+            atol=WEIGHT_TOLERANCE,
+            msg=lambda m, n=name: f"{n} differs after DDP training: {m}",
         )
 
 
@@ -95,7 +99,9 @@ def test_checkpoint_written_under_ddp_serves_in_one_process(runs: dict[str, Path
     inputs = load_examples(quick_data).inputs
     from_ddp = Predictor.from_checkpoint(runs["ddp"] / "checkpoint.pt").predict_proba(inputs)
     from_single = Predictor.from_checkpoint(runs["single"] / "checkpoint.pt").predict_proba(inputs)
-    np.testing.assert_allclose(from_ddp, from_single, atol=WEIGHT_TOLERANCE, err_msg="DDP checkpoint predicts differently")
+    np.testing.assert_allclose(
+        from_ddp, from_single, atol=WEIGHT_TOLERANCE, err_msg="DDP checkpoint predicts differently"
+    )
 
 
 def test_a_crash_in_one_rank_fails_the_run_instead_of_hanging(tmp_path: Path) -> None:

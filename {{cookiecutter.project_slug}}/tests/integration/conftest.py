@@ -11,6 +11,8 @@ from {{ cookiecutter.package_name }}.config import TrainConfig
 from {{ cookiecutter.package_name }}.training import TrainResult, fit
 
 QUICK = {"epochs": 3, "seed": 0, "device": "cpu"}
+
+
 @pytest.fixture
 def quick_config(tmp_path: Path, quick_data: str | None) -> Callable[..., TrainConfig]:
     """``quick_config(**changes)``: a short seeded CPU run on ``quick_data``, writing under ``tmp_path``."""

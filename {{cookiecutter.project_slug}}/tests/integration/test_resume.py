@@ -19,7 +19,9 @@ DEFAULT_MODEL = TrainConfig().model
 def config(quick_config):
     def make(model_name: str, output_dir, **changes) -> TrainConfig:
         # Dropout on for every model, so that the random state has to be restored as well.
-        return quick_config(**{"model": model_name, "dropout": 0.2, "seed": 3, "output_dir": str(output_dir), **changes})
+        return quick_config(
+            **{"model": model_name, "dropout": 0.2, "seed": 3, "output_dir": str(output_dir), **changes}
+        )
 
     return make
 

@@ -11,13 +11,13 @@ import pytest
 
 from {{ cookiecutter.package_name }}.config import TrainConfig
 from {{ cookiecutter.package_name }}.data import Preprocessor, load_examples
+from {{ cookiecutter.package_name }}.models import model_recipe
 from {{ cookiecutter.package_name }}.testing import (
     assert_parameters_changed,
     assert_state_dicts_differ,
     assert_state_dicts_equal,
     snapshot_parameters,
 )
-from {{ cookiecutter.package_name }}.models import model_recipe
 from {{ cookiecutter.package_name }}.training import fit, load_checkpoint, split_examples
 from {{ cookiecutter.package_name }}.training.checkpoint import REQUIRED_KEYS
 
