@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import re
 from pathlib import Path
@@ -11,7 +12,8 @@ import tomllib
 from conftest import TASKS, bake, expected_files, files_of, unrendered_tags
 from cookiecutter.exceptions import FailedHookException
 
-# Per task: the embedded dataset (sha256 as in the shared data's README) and words its attribution must hold.
+# Per task: the embedded dataset (sha256 as in the shared data's README, of the uncompressed
+# file where the shared one is not compressed) and words its attribution must hold.
 EMBEDDED = {
     "tabular": ("penguins.csv", "f204db2c753b0937caac3cb35258562c14f073e4bbc76be24b4c51ce22767a93", ("CC0", "Gorman")),
     "image": (
@@ -19,7 +21,9 @@ EMBEDDED = {
         "09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22",
         ("CC BY 4.0", "Alpaydin"),
     ),
+    "text": ("trec.csv.gz", "5d6cb77ac3b1d4fc55cbbe738f98ff3ea79ca9d384e6a83ab73f166888c5b189", ("Li", "Roth", "TREC")),
 }
+SHARED_UNCOMPRESSED = {"text"}
 # Distribution name -> import name, for the dependency check.
 IMPORT_NAMES = {"pillow": "PIL", "pandera": "pandera"}
 
@@ -87,7 +91,10 @@ def test_each_task_bakes_exactly_its_own_files(tmp_path: Path, task: str) -> Non
 def test_embedded_dataset_is_the_attributed_shared_file(tmp_path: Path, task: str) -> None:
     data = bake(tmp_path, task=task) / "src" / "my_ml_project" / "data"
     name, sha256, credits = EMBEDDED[task]
-    assert hashlib.sha256((data / name).read_bytes()).hexdigest() == sha256, f"{name} differs from the shared file"
+    content = (data / name).read_bytes()
+    if task in SHARED_UNCOMPRESSED:
+        content = gzip.decompress(content)
+    assert hashlib.sha256(content).hexdigest() == sha256, f"{name} differs from the shared file"
     attribution = (data / "README.md").read_text()
     for words in credits:
         assert words in attribution, f"the attribution of {name} does not mention {words!r}"

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.slow
 EMBEDDED = {
     "tabular": ("src/my_ml_project/data/penguins.csv", 344, {"Adelie", "Chinstrap", "Gentoo"}, 0.95),
     "image": ("src/my_ml_project/data/digits.csv.gz", 1797, {str(d) for d in range(10)}, 0.97),
+    "text": ("src/my_ml_project/data/trec.csv.gz", 5943, {"ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"}, 0.84),
 }
 
 
