@@ -139,19 +139,20 @@ def extreme_inputs(
 {%- endif %}
 
 
-# Integration and distributed runs train on at most this many examples (a stratified sample of
-# larger data): what they check (plumbing, settings, resuming, serving, scaling out) needs seconds
-# of training, not minutes.
+# Integration and distributed runs train on a stratified sample of QUICK_EXAMPLES examples of
+# data larger than SAMPLE_ABOVE: what they check (plumbing, settings, resuming, serving, scaling
+# out) needs seconds of training, not minutes.
 QUICK_EXAMPLES = 1000
+SAMPLE_ABOVE = 2000
 
 
 @pytest.fixture(scope="session")
 def quick_data(tmp_path_factory: pytest.TempPathFactory, embedded_examples: Examples) -> str | None:
-    """The data of integration and distributed runs: None (the embedded dataset) where it is small, else a
-    stratified sample of ``QUICK_EXAMPLES`` of it, written in the task's own format (keeping
-    the rows of a test split the data names)."""
+    """The data of integration and distributed runs: None (the embedded dataset) up to ``SAMPLE_ABOVE``
+    examples, else a stratified sample of ``QUICK_EXAMPLES`` of it, written in the task's own
+    format (keeping the rows of a test split the data names)."""
     examples = embedded_examples
-    if len(examples) <= QUICK_EXAMPLES:
+    if len(examples) <= SAMPLE_ABOVE:
         return None
     rng = np.random.default_rng(0)
     share = QUICK_EXAMPLES / len(examples)
