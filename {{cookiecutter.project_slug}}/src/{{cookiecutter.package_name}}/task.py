@@ -63,6 +63,21 @@ class Examples:
         return Examples(self.inputs.iloc[rows], self.labels[rows], None if self.test is None else self.test[rows])
 
 
+def label_ids(classes: Sequence[str], labels: Any) -> np.ndarray:
+    """Class names to integer ids (int64), in the order of ``classes``; ValueError naming unknown ones."""
+    index = {name: i for i, name in enumerate(classes)}
+    names = [str(label) for label in np.asarray(labels, dtype=object).reshape(-1)]
+    unknown = sorted(set(names) - set(index))
+    if unknown:
+        raise ValueError(f"unknown label(s) {unknown}; known: {list(classes)}")
+    return np.array([index[name] for name in names], dtype=np.int64)
+
+
+def label_names(classes: Sequence[str], ids: Any) -> list[str]:
+    """Integer ids back to class names."""
+    return [classes[int(i)] for i in np.asarray(ids).reshape(-1)]
+
+
 class Preprocessor(Protocol):
     """What every task's preprocessing offers the core.
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from {{ cookiecutter.package_name }}.models import available_models, build_model, register_model
+from {{ cookiecutter.package_name }}.models import available_models, build_model, model_recipe, register_model
 from {{ cookiecutter.package_name }}.testing import (
     assert_batch_independent,
     assert_eval_deterministic,
@@ -98,3 +98,17 @@ def test_a_name_cannot_be_registered_twice():
     with pytest.raises(ValueError, match=f"'{name}' is already registered"):
         register_model(name)(torch.nn.Identity)
     assert available_models().count(name) == 1
+
+
+def test_a_recipe_is_kept_with_the_registration_and_unknown_settings_are_refused(monkeypatch):
+    from {{ cookiecutter.package_name }}.models import registry
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(registry, "_RECIPES", dict(registry._RECIPES))
+    register_model("recipe-probe", learning_rate=3e-3)(torch.nn.Identity)
+    assert model_recipe("recipe-probe") == {"learning_rate": 3e-3}
+    with pytest.raises(ValueError, match=r"unknown recipe setting\(s\) \['lr'\]"):
+        register_model("typo-probe", lr=3e-3)
+    assert "typo-probe" not in available_models()
+    with pytest.raises(ValueError, match="unknown model 'no-such-model'"):
+        model_recipe("no-such-model")

@@ -104,3 +104,12 @@ def test_predictions_do_not_depend_on_the_input_index(predictor, held_out):
     shuffled = inputs.set_axis([10, 3, 7, 0, 99, 5])
     assert np.array_equal(predictor.predict_proba(shuffled), predictor.predict_proba(inputs))
     assert predictor.predict(shuffled).index.tolist() == [10, 3, 7, 0, 99, 5]
+
+
+def test_labels_round_trip_through_ids_and_an_unknown_label_is_refused(preprocessor, embedded_examples):
+    labels = embedded_examples.labels[:50]
+    ids = preprocessor.encode_labels(labels)
+    assert ids.dtype == np.int64, ids.dtype
+    assert preprocessor.decode_labels(ids) == [str(label) for label in labels], "decode(encode(labels)) differs"
+    with pytest.raises(ValueError, match=r"unknown label\(s\) \['no-such-class'\]"):
+        preprocessor.encode_labels([labels[0], "no-such-class"])
