@@ -98,7 +98,7 @@ def bake(output_dir: Path, **answers: str) -> Path:
     return Path(cookiecutter(str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(output_dir)))
 
 
-SOURCE = TEMPLATE / "{{cookiecutter.project_slug}}"
+SOURCE = TEMPLATE / "{{cookiecutter.__project_dir}}"
 TASKS = DEFAULTS["task"]
 # Tags that must never reach a generated file. GitHub expressions (`${{ ... }}`) stay in workflows.
 TEMPLATE_TAG = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")
