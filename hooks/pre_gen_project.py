@@ -2,8 +2,9 @@
 
 Cookiecutter makes the project folder before this hook runs and removes it when the hook
 fails. The folder is named by ``__project_dir`` (cookiecutter.json): the slug when the
-slug is a plain name, else a throwaway name, so that a slug such as ``a/b``, an empty one
-or a 300-character one is refused here, with a message, instead of by the file system.
+slug is a plain name of at most 100 characters, else a throwaway name, so that a slug such
+as ``a/b``, an empty one or a 300-character one is refused here, with a message, instead of
+by the file system.
 The hook only reads the answers, so running it again (on ``cruft update``) is harmless.
 """
 
@@ -34,8 +35,9 @@ DEPENDENCIES = {
     "tests",
     "test",
 }
-# The longest slug and package name: cookiecutter.json cuts a slug made from project_name to this.
-MAX_NAME_LENGTH = 64
+# The longest slug and package name: cookiecutter.json cuts a slug made from project_name to this,
+# and every generated import line that names the package stays within ruff's 120 columns.
+MAX_NAME_LENGTH = 32
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Line breaks and other control characters, unpaired surrogates: not one line of text.
@@ -62,13 +64,13 @@ def slug_problems(project_slug: str, project_name: str) -> list[str]:
             f"project_slug is empty: project_name {project_name!r} has no letter or digit to make it from; "
             "give project_slug (and package_name) yourself"
         ]
-    if len(project_slug) > MAX_NAME_LENGTH:
-        return [f"project_slug is {len(project_slug)} characters long, at most {MAX_NAME_LENGTH}"]
     if not SLUG.match(project_slug):
         return [
             f"project_slug {project_slug!r} must be lower-case letters, digits, '.', '_' or '-', "
             "starting and ending with a letter or digit"
         ]
+    if len(project_slug) > MAX_NAME_LENGTH:
+        return [f"project_slug is {len(project_slug)} characters long, at most {MAX_NAME_LENGTH}"]
     return []
 
 
