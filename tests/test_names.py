@@ -98,16 +98,23 @@ def assert_project_carries_the_name(project: Path, name: str) -> None:
     assert constants["NAME"] == name, f"NAME is {constants['NAME']!r}, the name typed was {name!r}"
 
 
+def assert_lint_clean(project: Path) -> None:
+    """The generated project's own ruff settings pass, as its lint session would check them."""
+    run(BIN / "ruff", "check", "--no-cache", "--quiet", ".", cwd=project)
+    run(BIN / "ruff", "format", "--no-cache", "--check", "--quiet", ".", cwd=project)
+
+
 @pytest.mark.parametrize(
     ("name", "slug", "package"),
     [
         ("Détection de fraude", "detection-de-fraude", "detection_de_fraude"),
         ('Bob\'s "quoted" $(touch x)/y', "bob-s-quoted-touch-x-y", "bob_s_quoted_touch_x_y"),
         ("a" * 300, "a" * 32, "a" * 32),
+        ("a" * 113, "a" * 32, "a" * 32),  # `NAME = "a...a"` is a line ruff's formatter would wrap in parentheses
         ("Machine learning for fraud detection", "machine-learning-for-fraud", "machine_learning_for_fraud"),
         ("机器学习 {{ x }} {% if %}", "ji-qi-xue-xi-x-if", "ji_qi_xue_xi_x_if"),
     ],
-    ids=["accents", "quotes-shell-slash", "300-characters", "cut-at-a-word", "cjk-and-jinja"],
+    ids=["accents", "quotes-shell-slash", "300-characters", "113-characters", "cut-at-a-word", "cjk-and-jinja"],
 )
 def test_a_name_is_slugified_into_folder_and_package_and_kept_as_typed(
     tmp_path: Path, capfd: pytest.CaptureFixture[str], name: str, slug: str, package: str
@@ -116,6 +123,7 @@ def test_a_name_is_slugified_into_folder_and_package_and_kept_as_typed(
     assert project is not None, f"{name!r} was refused"
     assert project.name == slug and (project / "src" / package).is_dir(), sorted(p.name for p in project.iterdir())
     assert not list(tmp_path.rglob("x")), "a shell command in the name ran"
+    assert_lint_clean(project)
 
 
 @pytest.mark.parametrize(
@@ -191,8 +199,7 @@ def test_quotes_and_backslashes_in_free_text_keep_the_project_valid(tmp_path: Pa
     assert metadata["description"] == answers["description"]
     assert metadata["authors"] == [{"name": answers["author_name"], "email": answers["author_email"]}]
     assert_project_carries_the_name(project, answers["project_name"])
-    run(BIN / "ruff", "check", "--no-cache", ".", cwd=project)
-    run(BIN / "ruff", "format", "--no-cache", "--check", ".", cwd=project)
+    assert_lint_clean(project)
 
 
 @settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -204,8 +211,7 @@ def test_any_typed_name_bakes_a_valid_project_or_is_refused_cleanly(
     project = assert_bakes_or_is_refused(name, output_folder(tmp_path), capfd, bake_as_typed)
     event("refused" if project is None else "baked")
     if project is not None:
-        run(BIN / "ruff", "check", "--no-cache", "--quiet", ".", cwd=project)
-        run(BIN / "ruff", "format", "--no-cache", "--check", "--quiet", ".", cwd=project)
+        assert_lint_clean(project)
 
 
 # One interpreter imports each baked package and asks its CLI for --help, as `python -m PACKAGE --help`.
