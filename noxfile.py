@@ -12,6 +12,7 @@ nox.options.sessions = ["lint", "tests"]
 
 ROOT = Path(__file__).parent
 CONSTRAINTS = ("-c", str(ROOT / "constraints.txt"))
+PYTHON_FILES = ("hooks", "local_extensions.py", "tests", "noxfile.py")
 TEST_REQUIREMENTS = (
     "cookiecutter",
     "cruft",
@@ -20,6 +21,7 @@ TEST_REQUIREMENTS = (
     "virtualenv",
     "pytest",
     "pytest-xdist",
+    "hypothesis",
     "ruff",
     "pre-commit",
     "check-jsonschema",
@@ -28,10 +30,10 @@ TEST_REQUIREMENTS = (
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Ruff over the template's own Python (hooks, tests, this file)."""
+    """Ruff over the template's own Python (hooks, Jinja filters, tests, this file)."""
     session.install(*CONSTRAINTS, "ruff")
-    session.run("ruff", "check", "hooks", "tests", "noxfile.py")
-    session.run("ruff", "format", "--check", "hooks", "tests", "noxfile.py")
+    session.run("ruff", "check", *PYTHON_FILES)
+    session.run("ruff", "format", "--check", *PYTHON_FILES)
 
 
 @nox.session

@@ -3,6 +3,9 @@
 Every environment created here installs with the template's constraints file, so torch
 is the pinned CPU build. uv does not read pip's configuration: where pip is configured
 with local find-links (a wheel folder), they are handed to uv explicitly.
+
+Temporary files go to a folder inside pytest's own temporary folder, not the system's:
+what a bake or a generated project's run leaves there is pytest's to clean up.
 """
 
 from __future__ import annotations
@@ -14,13 +17,15 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import venv
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import jinja2
 import pytest
 from cookiecutter.main import cookiecutter
+from hypothesis import settings
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 CONSTRAINTS = TEMPLATE / "constraints.txt"
@@ -62,6 +67,22 @@ def subprocess_env() -> dict[str, str]:
 
 ENV = subprocess_env()
 
+# Property tests: a quick search on every run, a deep one where time is cheap (HYPOTHESIS_PROFILE=thorough).
+settings.register_profile("quick", max_examples=30)
+settings.register_profile("thorough", max_examples=300)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def temporary_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """TMPDIR for this test process and every command it runs: a folder inside pytest's own."""
+    folder = tmp_path_factory.mktemp("tmp")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TMPDIR", str(folder))
+        patch.setattr(tempfile, "tempdir", str(folder))
+        patch.setitem(ENV, "TMPDIR", str(folder))
+        yield folder
+
 
 def run(
     *args: str | Path, cwd: Path, check: bool = True, timeout: float = 900, env: dict[str, str] | None = None
@@ -98,7 +119,7 @@ def bake(output_dir: Path, **answers: str) -> Path:
     return Path(cookiecutter(str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(output_dir)))
 
 
-SOURCE = TEMPLATE / "{{cookiecutter.project_slug}}"
+SOURCE = TEMPLATE / "{{cookiecutter.__project_dir}}"
 TASKS = DEFAULTS["task"]
 # Tags that must never reach a generated file. GitHub expressions (`${{ ... }}`) stay in workflows.
 TEMPLATE_TAG = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")

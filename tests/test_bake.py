@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,17 @@ def test_bad_answer_is_refused_with_a_message_and_nothing_left_behind(
     err = capfd.readouterr().err
     assert message in err, err
     assert list((tmp_path / "out").iterdir()) == [], "a half-generated folder was left behind"
+
+
+def test_a_bake_leaves_nothing_in_the_temporary_folder(tmp_path: Path) -> None:
+    """Cookiecutter writes each hook, rendered, to a temporary file that it leaves: the hooks delete theirs."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TMPDIR", str(temporary))
+        patch.setattr(tempfile, "tempdir", str(temporary))
+        bake(tmp_path / "made")
+        with pytest.raises(FailedHookException):
+            bake(tmp_path / "refused", package_name="class")
+    left = sorted(p.name for p in temporary.iterdir())
+    assert left == [], f"a successful and a refused bake left {left} in the temporary folder"

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
+import socket
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import TASKS, run
+from conftest import ENV, TASKS, run
 
 pytestmark = pytest.mark.slow
 
 
-def sh_blocks(readme: str, heading: str) -> list[str]:
+def sh_blocks(readme: str, heading: str, language: str = "sh") -> list[str]:
     """The command lines of the ```sh blocks in the section under ``heading``, without comments."""
     section = readme.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
     lines = []
-    for block in re.findall(r"```sh\n(.*?)\n```", section, re.DOTALL):
+    for block in re.findall(rf"```{language}\n(.*?)\n```", section, re.DOTALL):
         for line in block.splitlines():
             command = line.split(" #", 1)[0].strip()
             if command and not command.startswith("#"):
@@ -57,3 +60,75 @@ def test_scale_out_commands_of_the_readme_work_on_the_cpu(
         prefix = [] if args[0] == "my-ml-project" else ["-m", "torch.distributed.run"]
         result = run(executable, *prefix, *args[1:], cwd=project, timeout=300)
         assert "test accuracy" in result.stdout, f"{command}: {result.stdout}"
+
+
+# Each torchrun line as torchrun reads it, and its training arguments as the project's CLI reads them.
+PARSE_TORCHRUN = """
+import json, sys
+from torch.distributed.run import get_args_parser
+from PACKAGE.cli import build_parser
+parsed = []
+for args in json.loads(sys.argv[1]):
+    options = get_args_parser().parse_args(args)
+    build_parser().parse_args(options.training_script_args)
+    parsed.append(vars(options))
+print(json.dumps(parsed))
+"""
+
+
+def torchrun_lines(readme: str) -> list[list[str]]:
+    """The arguments of every torchrun line of "Train across machines", the SLURM script's included."""
+    lines = sh_blocks(readme, "Train across machines") + sh_blocks(readme, "Train across machines", "bash")
+    commands = [shlex.split(line) for line in lines if "torchrun " in line]
+    return [command[command.index("torchrun") + 1 :] for command in commands]
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_multi_node_commands_of_the_readme_parse(task: str, task_project: Callable[[str], tuple[Path, Path]]) -> None:
+    """The c10d form, the static form (node ranks 0 and 1) and the SLURM script's srun line."""
+    project, python = task_project(task)
+    commands = torchrun_lines((project / "README.md").read_text())
+    assert len(commands) == 4, commands
+    script = PARSE_TORCHRUN.replace("PACKAGE", "my_ml_project")
+    parsed = json.loads(run(python, "-c", script, json.dumps(commands), cwd=project).stdout)
+    for options in parsed:
+        assert options["module"] and options["training_script"] == "my_ml_project", options
+        assert options["nnodes"] != "1:1", f"a single-node command in the multi-node section: {options}"
+    dynamic = [o for o in parsed if o["rdzv_backend"] == "c10d"]
+    static = sorted((o["node_rank"], o["master_addr"], o["master_port"]) for o in parsed if o["rdzv_backend"] != "c10d")
+    assert len(dynamic) == 2 and all(o["rdzv_endpoint"] and o["rdzv_id"] for o in dynamic), dynamic
+    assert [rank for rank, *_ in static] == [0, 1] and len({tuple(place) for _, *place in static}) == 1, static
+
+
+def test_multi_node_command_of_the_readme_trains_as_two_nodes_on_one_machine(
+    task_project: Callable[[str], tuple[Path, Path]], tmp_path: Path
+) -> None:
+    """The c10d line, run twice here: endpoint on localhost, one CPU process per node, two epochs.
+
+    The tabular project's; the image project's distributed tier runs in test_matrix."""
+    project, python = task_project("tabular")
+    lines = torchrun_lines((project / "README.md").read_text())
+    (command,) = (c for c in lines if "--rdzv-backend=c10d" in c and not any("$" in arg for arg in c))
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        port = probe.getsockname()[1]
+    here = {"--nproc-per-node=4": "--nproc-per-node=1", "cuda": "cpu", "/shared/runs/run-1": str(tmp_path / "run")}
+    args = [here.get(a, re.sub(r"--rdzv-endpoint=.*", f"--rdzv-endpoint=localhost:{port}", a)) for a in command]
+    args = [str(python), "-m", "torch.distributed.run", *args, "--epochs", "2"]
+    env = {**ENV, "OMP_NUM_THREADS": "1"}
+    nodes = []
+    for node in range(2):
+        with (tmp_path / f"node{node}.out").open("w") as out, (tmp_path / f"node{node}.err").open("w") as err:
+            nodes.append(subprocess.Popen(args, cwd=project, env=env, stdout=out, stderr=err, start_new_session=True))
+    try:
+        codes = [node.wait(timeout=300) for node in nodes]
+    finally:
+        for node in nodes:
+            if node.poll() is None:
+                node.terminate()  # torchrun stops its workers, then itself
+                node.wait(timeout=60)
+    errors = [(tmp_path / f"node{n}.err").read_text()[-3000:] for n in range(2)]
+    assert codes == [0, 0], f"{shlex.join(args)} exited {codes}:\n" + "\n".join(errors)
+    reports = [(tmp_path / f"node{n}.out").read_text() for n in range(2)]
+    assert sum("test accuracy" in text for text in reports) == 1, reports
+    assert (tmp_path / "run" / "checkpoint.pt").is_file()

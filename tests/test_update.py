@@ -35,7 +35,7 @@ def test_cruft_update_brings_a_template_change_without_touching_other_files(tmp_
     commit(project, "project as generated, plus a note")
     run(BIN / "cruft", "check", cwd=project)
 
-    gitignore = template / "{{cookiecutter.project_slug}}" / ".gitignore"
+    gitignore = template / "{{cookiecutter.__project_dir}}" / ".gitignore"
     gitignore.write_text(gitignore.read_text() + UPSTREAM_LINE)
     second = commit(template, "ignore sweep outputs")
 

@@ -85,7 +85,7 @@ def integration(session: nox.Session) -> None:
 
 @nox.session
 def distributed(session: nox.Session) -> None:
-    """Distributed tier: torchrun with two CPU processes (gloo) learns what one process learns."""
+    """Distributed tier: torchrun on two CPU processes, on one node or two, learns what one process learns."""
     install_project(session)
     pytest(session, "tests/distributed")
 

@@ -12,6 +12,7 @@ import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
 
+from . import DESCRIPTION, NAME
 from .config import TrainConfig
 from .data import read_inputs
 
@@ -29,7 +30,10 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="{{ cookiecutter.project_slug }}", description=__doc__.splitlines()[0])
+    about = f"{NAME}: {DESCRIPTION}"
+    if "%(prog)" in about:  # argparse would read the text as a %-template: show it as written
+        about = about.replace("%", "%%")
+    parser = argparse.ArgumentParser(prog="{{ cookiecutter.project_slug }}", description=about)
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train on labelled data (default: the embedded dataset)")

@@ -1,0 +1,99 @@
+"""Scaling out with torchrun (gloo, two CPU processes) does not change what is learned."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from torch import distributed
+
+import {{ cookiecutter.package_name }} as package
+from {{ cookiecutter.package_name }}.data import load_examples
+from {{ cookiecutter.package_name }}.inference import Predictor
+from {{ cookiecutter.package_name }}.testing import run_torchrun
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not distributed.is_available(), reason="this torch build has no torch.distributed"),
+]
+
+CRASH_SCRIPT = """
+import os, sys
+from PACKAGE.config import TrainConfig
+from PACKAGE.training import loop
+
+real_epoch = loop.train_one_epoch
+
+def epoch_that_fails_on_rank_1(*args, **kwargs):
+    if os.environ["RANK"] == "1":
+        raise RuntimeError("injected failure in rank 1")
+    return real_epoch(*args, **kwargs)
+
+loop.train_one_epoch = epoch_that_fails_on_rank_1
+loop.fit(TrainConfig(output_dir=sys.argv[1], device="cpu", epochs=200))
+"""
+
+
+@pytest.fixture(scope="module")
+def ddp(tmp_path_factory: pytest.TempPathFactory, train_options: list[str]) -> Path:
+    """The output folder of the same training run by torchrun on two processes."""
+    root = tmp_path_factory.mktemp("ddp")
+    output = f"--output-dir={root / 'out'}"
+    result = run_torchrun("-m", package.__name__, "train", output, *train_options, processes=2, cwd=root, timeout=180)
+    assert result.returncode == 0, f"torchrun failed:\n{result.stderr[-4000:]}"
+    return root / "out"
+
+
+def test_two_processes_learn_the_same_weights_as_one(
+    ddp: Path, assert_learned_what_one_process_learns: Callable[[Path, str], None]
+) -> None:
+    metrics = json.loads((ddp / "metrics.json").read_text())
+    assert metrics["processes"] == 2, metrics
+    assert_learned_what_one_process_learns(ddp, "DDP training on two processes")
+
+
+def test_metrics_are_reduced_over_both_processes(single: Path, ddp: Path) -> None:
+    alone = json.loads((single / "metrics.json").read_text())
+    reduced = json.loads((ddp / "metrics.json").read_text())
+    for key in ("train_loss", "val_loss", "val_accuracy", "test_accuracy"):
+        assert reduced[key] == pytest.approx(alone[key], abs=1e-4), (
+            f"{key}: {reduced[key]} under DDP, {alone[key]} alone"
+        )
+
+
+def test_checkpoint_written_under_ddp_serves_in_one_process(
+    single: Path, ddp: Path, quick_data: str | None, weight_tolerance: float
+) -> None:
+    inputs = load_examples(quick_data).inputs
+    from_ddp = Predictor.from_checkpoint(ddp / "checkpoint.pt").predict_proba(inputs)
+    from_single = Predictor.from_checkpoint(single / "checkpoint.pt").predict_proba(inputs)
+    np.testing.assert_allclose(
+        from_ddp, from_single, atol=weight_tolerance, err_msg="DDP checkpoint predicts differently"
+    )
+
+
+def test_a_crash_in_one_rank_fails_the_run_instead_of_hanging(tmp_path: Path) -> None:
+    script = tmp_path / "crash.py"
+    script.write_text(CRASH_SCRIPT.replace("PACKAGE", package.__name__))
+    result = run_torchrun(str(script), str(tmp_path / "out"), processes=2, cwd=tmp_path, timeout=90)
+    assert result.returncode != 0, "torchrun reported success although rank 1 raised"
+    assert "injected failure in rank 1" in result.stderr, result.stderr[-3000:]
+    assert not (tmp_path / "out" / "metrics.json").exists(), "a failed run wrote its metrics"
+
+
+def test_torchrun_leaves_nothing_in_the_system_temporary_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every torchrun of this tier keeps its log folders (torchelastic_*) under its working folder."""
+    system_temporary = tmp_path / "system-tmp"
+    system_temporary.mkdir()
+    monkeypatch.setenv("TMPDIR", str(system_temporary))  # what torchrun would use, were it not told otherwise
+    script = tmp_path / "hello.py"
+    script.write_text("print('hello')\n")
+    result = run_torchrun(str(script), processes=2, cwd=tmp_path, timeout=90)
+    assert result.returncode == 0, result.stderr[-3000:]
+    left = sorted(p.name for p in system_temporary.iterdir())
+    assert left == [], f"torchrun left {left} in the temporary folder"

@@ -1,3 +1,0 @@
-"""{{ cookiecutter.description }}"""
-
-__version__ = "0.1.0"
