@@ -2,9 +2,11 @@
 
 For each task the test makes a second dataset of the same kind (a table of 13 numeric
 columns with names that need escaping in a pattern, 3 classes labelled 1, 2 and 3, no
-categorical column; a folder of colour images of three shapes), follows the README's steps
-literally (the files they name, the commands they give) and runs the unit, integration and
-regression tiers of the swapped project.
+categorical column; a folder of colour images of three shapes; 900 French texts on three
+topics with accents, emoji and a few texts longer than the tokenizer's limit, in a CSV
+whose columns come in another order and that names no test split), follows the README's
+steps literally (the files they name, the commands they give) and runs the unit,
+integration and regression tiers of the swapped project.
 """
 
 from __future__ import annotations
@@ -72,6 +74,29 @@ for shape in ("vertical", "horizontal", "square"):
         Image.fromarray(image.astype(np.uint8)).save(folder / f"{number:03d}.png")
 """
 
+MAKE_TEXTS = """
+import csv, sys
+import numpy as np
+rng = np.random.default_rng(7)
+topics = {
+    "sport": "match équipe but arbitre stade joueur victoire défaite ballon entraîneur saison coupe".split(),
+    "météo": "pluie soleil nuage orage neige vent température brouillard averse chaleur gel prévisions".split(),
+    "cuisine": "recette farine beurre four sauce épices gâteau soupe fromage poêle dessert légumes".split(),
+}
+filler = (
+    "le la les un une des et mais donc car puis hier demain aujourd'hui très trop peu beaucoup ville "
+    "matin soir semaine ami voisin dit pense voit encore déjà toujours jamais 😀 ☀️ « » — naïve cœur Zürich"
+).split()
+with open(sys.argv[1], "w", newline="", encoding="utf-8") as file:
+    writer = csv.writer(file)
+    writer.writerow(["label", "text"])  # the other order than the embedded file's
+    for row in range(900):
+        label = list(topics)[row % 3]
+        words = 200 if row % 300 == 150 else int(rng.integers(4, 15))  # 3 texts beyond MAX_LENGTH tokens
+        picks = [rng.choice(topics[label]) if rng.random() < 0.4 else rng.choice(filler) for _ in range(words)]
+        writer.writerow([label, " ".join(picks).capitalize() + ("?" if row % 5 == 0 else ".")])
+"""
+
 
 def schema_source(ranges: dict[str, list[float]]) -> str:
     """COLUMNS and TARGET for the made table, as a user would write them in schema.py."""
@@ -89,7 +114,7 @@ def set_constant(path: Path, name: str, value: str) -> None:
     path.write_text(new)
 
 
-@pytest.mark.parametrize("task", ["tabular", "image"])
+@pytest.mark.parametrize("task", ["tabular", "image", "text"])
 def test_a_swap_by_the_readme_steps_keeps_every_cpu_tier_green(
     task: str, tmp_path: Path, task_project: Callable[[str], tuple[Path, Path]]
 ) -> None:
@@ -108,13 +133,20 @@ def test_a_swap_by_the_readme_steps_keeps_every_cpu_tier_green(
         schema.write_text(text[:start] + schema_source(ranges) + text[end:])
         assert "Delete `penguins.csv`" in section, section
         (data / "penguins.csv").unlink()
-    else:
+    elif task == "image":
         section, commands = steps(readme, "Use your own images")
         assert "set `DATASET` in\n   `data/load.py`" in section, section
         run(python, "-c", MAKE_IMAGES, data / "shapes", cwd=tmp_path)
         set_constant(data / "load.py", "DATASET", '"shapes"')
         assert "Delete `digits.csv.gz`" in section, section
         (data / "digits.csv.gz").unlink()
+    else:
+        section, commands = steps(readme, "Use your own texts")
+        assert "set `DATASET` in `data/load.py`" in section, section
+        run(python, "-c", MAKE_TEXTS, data / "sujets.csv", cwd=tmp_path)
+        set_constant(data / "load.py", "DATASET", '"sujets.csv"')
+        assert "Delete `trec.csv.gz`" in section, section
+        (data / "trec.csv.gz").unlink()
     assert commands == ["python tests/regression/make_golden.py", "pytest tests/regression --force-regen"], commands
     env = {"PYTHONPATH": str(project / "src")}
     run(python, *shlex.split(commands[0])[1:], cwd=project, env=env)

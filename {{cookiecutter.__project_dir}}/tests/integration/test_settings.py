@@ -96,7 +96,11 @@ def test_the_seed_sets_the_initial_weights(tmp_path, run):
         return {k: v.clone() for k, v in result.model.state_dict().items()}
 
     first, again, other = initial(5), initial(5), initial(6)
-    assert all(torch.allclose(first[k], again[k]) for k in first), "seed 5 twice gave other initial weights"
-    assert any(not torch.allclose(first[k], other[k]) for k in first if first[k].is_floating_point()), (
+    assert all(torch.equal(first[k], again[k]) for k in first), "seed 5 twice gave other initial weights"
+    # Another seed draws another training split, and on a small dataset a vocabulary or a category
+    # list fitted on it may differ in size: compare the weights whose shape the data does not set.
+    comparable = [k for k in first if first[k].is_floating_point() and first[k].shape == other[k].shape]
+    assert comparable, "no weight has the same shape under seeds 5 and 6"
+    assert any(not torch.allclose(first[k], other[k]) for k in comparable), (
         "seeds 5 and 6 gave the same initial weights: the seed does not reach the model"
     )

@@ -36,8 +36,10 @@ def golden_examples() -> Examples:
 
 def main() -> None:
     golden = golden_examples()
-    if GOLDEN.is_dir():
+    if GOLDEN.is_dir():  # a folder of images
         shutil.rmtree(GOLDEN)
+    else:  # a file (a table, texts)
+        GOLDEN.unlink(missing_ok=True)
     write_examples(golden, GOLDEN)
     print(f"{GOLDEN}: {len(golden)} examples")
 
