@@ -1,7 +1,9 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of one."""
+"""Atomic file writes (a reader sees the old file or the new one, never half of one) and
+fingerprints of files and folders."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -21,6 +23,9 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file private (0600); give it the mode open() would have given it,
+        # so that the user's group can read checkpoints and metrics where the umask allows.
+        os.chmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
@@ -31,6 +36,19 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
         raise
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system allows (Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere the only way to read it is to set it, briefly
+    os.umask(mask)
+    return mask
+
+
 def write_text(text: str, path: str | Path) -> None:
     with atomic_open(path, "w") as handle:
         handle.write(text)
@@ -38,3 +56,23 @@ def write_text(text: str, path: str | Path) -> None:
 
 def write_json(values: dict[str, Any], path: str | Path) -> None:
     write_text(json.dumps(values, indent=2, sort_keys=True) + "\n", path)
+
+
+def fingerprint(path: str | Path) -> str:
+    """The sha256 of a file's bytes, or of a folder: every file's path (relative, ``/``-separated)
+    and sha256, in sorted order, so a file renamed, added, removed or edited changes it."""
+    path = Path(path)
+    if path.is_file():
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    lines = [
+        f"{child.relative_to(path).as_posix()}\0{fingerprint(child)}\n"
+        for child in sorted(path.rglob("*"))
+        if child.is_file()
+    ]
+    return hashlib.sha256("".join(lines).encode()).hexdigest()

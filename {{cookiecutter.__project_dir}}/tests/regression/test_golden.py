@@ -12,11 +12,16 @@ fails (and is written). When a change is meant to move the predictions, regenera
 baseline and review its diff before committing it:
 
     pytest tests/regression --force-regen
+
+``fingerprints.json`` holds the sha256 of the data the baseline was made from (the reference
+run's dataset and the golden set), written by that same command: a data file that changed
+without the baseline being regenerated fails with the file's name.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -26,7 +31,8 @@ import pytest
 import torch
 
 from {{ cookiecutter.package_name }}.config import TrainConfig
-from {{ cookiecutter.package_name }}.data import load_examples
+from {{ cookiecutter.package_name }}.data import embedded_dataset_path, load_examples
+from {{ cookiecutter.package_name }}.files import fingerprint, write_json
 from {{ cookiecutter.package_name }}.inference import Predictor
 from {{ cookiecutter.package_name }}.task import Examples
 from {{ cookiecutter.package_name }}.training import expected_calibration_error, fit, split_examples
@@ -47,6 +53,10 @@ ACCURACY_THRESHOLD = 0.94  # at most 6 % of the golden examples wrong
 # a softmax temperature of 3 at serving (under-confident) moves it to about 0.05, and an
 # over-confident model that is often wrong moves it far above.
 CALIBRATION_THRESHOLD = 0.04
+# The sha256 of every data file the baseline depends on, by path from the project's root.
+FINGERPRINTS = Path(__file__).with_name("fingerprints.json")
+PROJECT = Path(__file__).resolve().parents[2]
+REGENERATE = "pytest tests/regression --force-regen"
 # Probabilities may move this much (other CPUs, other BLAS builds) before the test fails;
 # a real change in the data, preprocessing, model or training moves them far more.
 PROBABILITY_TOLERANCE = {"atol": 2e-3, "rtol": 0.0}
@@ -59,6 +69,16 @@ def fingerprints(inputs: pd.DataFrame | pd.Series) -> list[str]:
     else:
         items = [np.asarray(x).tobytes() + repr(np.shape(x)).encode() for x in inputs]
     return [hashlib.sha256(item).hexdigest() for item in items]
+
+
+def data_fingerprints() -> dict[str, str]:
+    """sha256 of the reference run's dataset and of the golden set (a file or a folder)."""
+    dataset = Path(REFERENCE.data) if REFERENCE.data else embedded_dataset_path()
+    digests = {}
+    for path in (dataset.resolve(), GOLDEN.resolve()):
+        name = path.relative_to(PROJECT).as_posix() if path.is_relative_to(PROJECT) else str(path)
+        digests[name] = fingerprint(path)
+    return digests
 
 
 @pytest.fixture(scope="session")
@@ -129,6 +149,26 @@ def test_reference_model_is_calibrated_on_its_test_split(reference, reference_sp
     assert error <= CALIBRATION_THRESHOLD, (
         f"expected calibration error {error:.4f} > {CALIBRATION_THRESHOLD} on {len(held_out)} test examples: "
         "the model's confidence does not match how often it is right"
+    )
+
+
+def test_the_data_is_the_data_the_baseline_was_made_from(request):
+    current = data_fingerprints()
+    if request.config.getoption("force_regen", default=False):
+        write_json({"sha256": current}, FINGERPRINTS)
+        return
+    assert FINGERPRINTS.is_file(), f"{FINGERPRINTS.name} is missing: review the data, then run `{REGENERATE}`"
+    stored = json.loads(FINGERPRINTS.read_text())["sha256"]
+    changed = [
+        f"{name} (sha256 {stored[name][:12]} when the baseline was made, now {digest[:12]})"
+        if name in stored
+        else f"{name} (not the data the baseline was made from: {sorted(stored)})"
+        for name, digest in current.items()
+        if stored.get(name) != digest
+    ]
+    assert not changed, (
+        f"data changed since the baseline was made: {'; '.join(changed)}. "
+        f"Review the change, then regenerate the baseline and its fingerprints: `{REGENERATE}`"
     )
 
 

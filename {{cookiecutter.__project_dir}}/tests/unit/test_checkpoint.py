@@ -1,15 +1,19 @@
-"""Checkpoint files: exact round trip, strict keys, clear errors, weights-only loading, atomic writes."""
+"""Checkpoint files: exact round trip, strict keys, clear errors, weights-only loading, atomic
+writes with the umask's mode; file fingerprints."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import pickle
+import stat
 
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from {{ cookiecutter.package_name }}.files import write_text
+from {{ cookiecutter.package_name }}.files import fingerprint, write_text
 from {{ cookiecutter.package_name }}.models import available_models
 from {{ cookiecutter.package_name }}.testing import assert_checkpoint_round_trip
 from {{ cookiecutter.package_name }}.training import (
@@ -171,3 +175,38 @@ def test_text_files_are_written_atomically_too(tmp_path):
         write_text(None, path)  # type: ignore[arg-type]
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o077])
+def test_written_files_get_the_mode_the_umask_gives_not_a_private_one(some_model, tmp_path, umask):
+    """A checkpoint written with umask 022 is readable by the group and others, as any file
+    the user writes; with 077 it is private. A bare temporary file would always be 0600."""
+    previous = os.umask(umask)
+    try:
+        checkpoint = save_checkpoint(payload_for(some_model), tmp_path / "checkpoint.pt")
+        write_text("{}", tmp_path / "metrics.json")
+    finally:
+        os.umask(previous)
+    expected = 0o666 & ~umask
+    for path in (checkpoint, tmp_path / "metrics.json"):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == expected, f"{path.name} has mode {mode:o}; umask {umask:03o} gives {expected:o}"
+
+
+def test_a_fingerprint_changes_with_any_byte_or_file_and_only_then(tmp_path):
+    folder = tmp_path / "golden"
+    (folder / "a").mkdir(parents=True)
+    (folder / "a" / "1.png").write_bytes(b"one")
+    (folder / "2.png").write_bytes(b"two")
+    first = fingerprint(folder)
+    assert fingerprint(folder) == first, "the same folder gave two fingerprints"
+    assert fingerprint(folder / "2.png") == hashlib.sha256(b"two").hexdigest()
+    (folder / "2.png").write_bytes(b"twO")
+    edited = fingerprint(folder)
+    (folder / "2.png").rename(folder / "3.png")
+    renamed = fingerprint(folder)
+    (folder / "4.png").write_bytes(b"")
+    added = fingerprint(folder)
+    assert len({first, edited, renamed, added}) == 4, "an edit, a rename or a new file left the fingerprint as it was"
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        fingerprint(tmp_path / "missing")
