@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import TASKS, run
+from conftest import ENV, TASKS, run
 
 pytestmark = pytest.mark.slow
 
@@ -47,6 +48,26 @@ def test_train_reaches_accuracy_then_predict_and_evaluate_work(
 
     evaluated = run(bin_dir / "my-ml-project", "evaluate", "--checkpoint", checkpoint, cwd=project)
     assert json.loads(evaluated.stdout)["accuracy"] == pytest.approx(metrics["test_accuracy"])
+
+
+def test_benchmarks_run_and_check_what_they_time(default_project: Path, default_python: Path) -> None:
+    """The benchmark session's functions, each run once as a test (timing off), in the project's environment."""
+    uv = shutil.which("uv", path=ENV["PATH"])
+    installer = [uv, "pip", "install", "--python", default_python] if uv else [default_python, "-m", "pip", "install"]
+    run(*installer, "-q", "pytest-benchmark", cwd=default_project)
+    result = run(
+        default_python,
+        "-m",
+        "pytest",
+        "benchmarks",
+        "--benchmark-disable",
+        "-p",
+        "no:randomly",
+        "-q",
+        cwd=default_project,
+        check=False,
+    )
+    assert result.returncode == 0 and "4 passed" in result.stdout, result.stdout[-3000:]
 
 
 def test_console_script_and_module_are_the_same_cli(default_project: Path, default_python: Path) -> None:

@@ -22,6 +22,10 @@ nox.options.error_on_missing_interpreters = True
 
 PACKAGE = "{{ cookiecutter.package_name }}"
 COVERAGE_FAIL_UNDER = 85
+# `nox -s benchmark` fails when a benchmark's fastest round got this much slower than the
+# recorded baseline. The fastest round is the statistic least moved by other load on the machine.
+BENCHMARK_FAIL = "min:25%"
+BENCHMARK_BASELINE = "baseline"
 
 
 def constraint_args() -> list[str]:
@@ -107,6 +111,28 @@ def tests(session: nox.Session) -> None:
         "--cov-report=term-missing:skip-covered",
         f"--cov-fail-under={COVERAGE_FAIL_UNDER}",
     )
+
+
+@nox.session(default=False)
+def benchmark(session: nox.Session) -> None:
+    """Benchmarks of the hot paths (pytest-benchmark), against a recorded baseline; not a tier.
+
+    ``nox -s benchmark -- record`` records the baseline of this machine (in ``.benchmarks/``);
+    ``nox -s benchmark`` compares with it and fails past ``BENCHMARK_FAIL``.
+    """
+    install_project(session, "pytest-benchmark")
+    args = list(session.posargs)
+    env = bytecode_env(session)
+    options = ["benchmarks", "-p", "no:randomly", "--benchmark-sort=name", "--benchmark-columns=min,median,mean,rounds"]
+    if args[:1] == ["record"]:
+        for old in Path(".benchmarks").glob(f"*/*_{BENCHMARK_BASELINE}.json"):
+            old.unlink()  # one baseline per machine: compare with the newest only
+        session.run("python", "-m", "pytest", *options, f"--benchmark-save={BENCHMARK_BASELINE}", *args[1:], env=env)
+        return
+    if not any(Path(".benchmarks").glob(f"*/*_{BENCHMARK_BASELINE}.json")):
+        session.error("no benchmark baseline for this machine yet: record one with `nox -s benchmark -- record`")
+    compare = [f"--benchmark-compare=*_{BENCHMARK_BASELINE}", f"--benchmark-compare-fail={BENCHMARK_FAIL}"]
+    session.run("python", "-m", "pytest", *options, *compare, *args, env=env)
 
 
 @nox.session
