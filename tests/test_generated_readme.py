@@ -54,8 +54,8 @@ def test_scale_out_commands_of_the_readme_work_on_the_cpu(
     commands = sh_blocks((project / "README.md").read_text(), "Scale out: several processes, several GPUs")
     cpu = [c for c in commands if "--device cuda" not in c]
     assert len(cpu) == 2 and len(commands) == 3, commands
-    for command in cpu:
-        args = [*shlex.split(command), "--epochs", "2", "--output-dir", str(tmp_path / "run")]
+    for number, command in enumerate(cpu):
+        args = [*shlex.split(command), "--epochs", "2", "--output-dir", str(tmp_path / f"run-{number}")]
         executable = python.parent / args[0] if args[0] == "my-ml-project" else python
         prefix = [] if args[0] == "my-ml-project" else ["-m", "torch.distributed.run"]
         result = run(executable, *prefix, *args[1:], cwd=project, timeout=300)

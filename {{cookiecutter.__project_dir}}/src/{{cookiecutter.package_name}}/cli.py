@@ -37,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train on labelled data (default: the embedded dataset)")
+    train.add_argument(
+        "--config",
+        default=None,
+        help="a run's config.json: train with its settings again (options given here override them)",
+    )
     _add_config_arguments(train)
     train.add_argument(
         "--progress",
@@ -59,8 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
+        if args.command == "train" and args.config is not None:
+            args = _with_stored_settings(parser, argv, args.config)
         return COMMANDS[args.command](args)
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -68,6 +76,25 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into a reader that stopped early, e.g. `| head`
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (keeps the interpreter from failing at exit)
         return 0
+
+
+def _with_stored_settings(parser: argparse.ArgumentParser, argv: list[str] | None, path: str) -> argparse.Namespace:
+    """Parse again with a stored config.json as the defaults of ``train``; a new folder, not the old one."""
+    try:
+        stored = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not a JSON config ({err})") from None
+    if not isinstance(stored, dict):
+        raise ValueError(f"{path}: not a JSON object of settings")
+    unknown = sorted(set(stored) - {f.name for f in fields(TrainConfig)})
+    if unknown:
+        raise ValueError(f"{path}: unknown settings {unknown}")
+    settings = TrainConfig.from_dict({**stored, "output_dir": None, "name": None, "resume": None}).to_dict()
+    subcommands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    subcommands.choices["train"].set_defaults(**settings)
+    return parser.parse_args(argv)
 
 
 def _train(args: argparse.Namespace) -> int:

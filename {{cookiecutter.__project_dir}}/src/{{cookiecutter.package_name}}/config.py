@@ -16,7 +16,14 @@ from .models import available_models
 @dataclass
 class TrainConfig:
     data: str | None = field(default=None, metadata={"help": "labelled data (default: the embedded dataset)"})
-    output_dir: str = field(default="runs/latest", metadata={"help": "where the checkpoint and metrics go"})
+    output_dir: str | None = field(
+        default=None,
+        metadata={"help": "this run's folder, exactly (default: a new folder under runs_dir, never an earlier run's)"},
+    )
+    runs_dir: str = field(default="runs", metadata={"help": "where new run folders and the `latest` link go"})
+    name: str | None = field(
+        default=None, metadata={"help": "the run folder's name under runs_dir (default: UTC time and a config hash)"}
+    )
     model: str = field(
         default=DEFAULTS["model"], metadata={"help": f"registered model: {', '.join(available_models())}"}
     )

@@ -92,7 +92,8 @@ def test_split_settings_and_seed_reach_the_split(tmp_path, run):
 
 def test_the_seed_sets_the_initial_weights(tmp_path, run):
     def initial(seed: int) -> dict[str, torch.Tensor]:
-        _, result = run(tmp_path / str(seed), seed=seed, learning_rate=1e-12, weight_decay=0.0)
+        folder = tmp_path / f"{seed}-{len(list(tmp_path.iterdir()))}"  # a run folder is never reused
+        _, result = run(folder, seed=seed, learning_rate=1e-12, weight_decay=0.0)
         return {k: v.clone() for k, v in result.model.state_dict().items()}
 
     first, again, other = initial(5), initial(5), initial(6)

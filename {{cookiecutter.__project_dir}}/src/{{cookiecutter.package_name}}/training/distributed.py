@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -106,3 +107,15 @@ def all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
 def barrier() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+
+
+def broadcast_from_main(value: Any) -> Any:
+    """Rank 0's ``value`` on every process (any picklable object; itself in a single process).
+
+    Broadcast an exception to make every rank raise it: a rank left waiting would hang the run.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]

@@ -21,11 +21,19 @@ from ..data import Preprocessor, load_examples
 from ..files import write_json
 from ..models import build_model
 from .checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint, load_model_state, save_checkpoint
-from .distributed import DistributedContext, all_reduce_sum, barrier, distributed, distributed_world_size
+from .distributed import (
+    DistributedContext,
+    all_reduce_sum,
+    barrier,
+    broadcast_from_main,
+    distributed,
+    distributed_world_size,
+)
 from .loader import make_loader
 from .losses import classification_loss
 from .metrics import accuracy
 from .progress import progress
+from .runs import claim_run_folder, point_latest_at, record_run
 from .seed import capture_rng_state, deterministic_mode, restore_rng_state, seed_everything
 from .split import Split, split_examples
 
@@ -113,7 +121,9 @@ def evaluate(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, device: t
 
 
 def fit(config: TrainConfig, *, show_progress: bool | None = None) -> TrainResult:
-    """Train as ``config`` says, writing ``checkpoint.pt`` and ``metrics.json`` to its output_dir.
+    """Train as ``config`` says, into a run folder of its own (see ``runs.py``): ``config.json``,
+    ``environment.json``, ``checkpoint.pt`` and ``metrics.json``. ``output_dir`` names the folder;
+    without it the run gets a new one under ``runs_dir``, and ``latest`` names it once it is done.
 
     Started by torchrun, every process runs this: the model is wrapped in
     DistributedDataParallel, each process takes its share of every global batch of
@@ -181,7 +191,11 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
     if context.enabled:
         trained = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
-    output_dir = Path(config.output_dir)
+    named_by_run = config.output_dir is None  # a new folder under runs_dir, which `latest` will name
+    output_dir = _claim_output_dir(config, context)
+    config = replace(config, output_dir=str(output_dir))
+    if context.is_main:
+        record_run(output_dir, config)
     checkpoint_path = output_dir / CHECKPOINT_NAME
     history: list[dict[str, float]] = list(resumed.get("history", [])) if resumed else []
     epochs = progress(
@@ -238,9 +252,24 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
     }
     if context.is_main:
         write_json(metrics, output_dir / METRICS_NAME)
+        if named_by_run:
+            point_latest_at(output_dir)
     return TrainResult(
         model, preprocessor, metrics, history, checkpoint_path if checkpoint_path.exists() else None, split
     )
+
+
+def _claim_output_dir(config: TrainConfig, context: DistributedContext) -> Path:
+    """Rank 0 creates the run's folder; every process learns its name (or rank 0's error)."""
+    claimed: Path | Exception
+    try:
+        claimed = claim_run_folder(config) if context.is_main else Path()
+    except (ValueError, OSError) as err:
+        claimed = err
+    claimed = broadcast_from_main(claimed)
+    if isinstance(claimed, Exception):
+        raise claimed
+    return claimed
 
 
 def _resume_config(config: TrainConfig, checkpoint: dict[str, Any]) -> TrainConfig:
@@ -254,6 +283,8 @@ def _resume_config(config: TrainConfig, checkpoint: dict[str, Any]) -> TrainConf
         stored,
         epochs=config.epochs,
         output_dir=config.output_dir,
+        runs_dir=config.runs_dir,
+        name=config.name,
         device=config.device,
         resume=config.resume,
         num_workers=config.num_workers,
