@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,9 +19,21 @@ from {{ cookiecutter.package_name }}.training import (
     capture_rng_state,
     load_checkpoint,
     load_model_state,
+    read_checkpoint,
     save_checkpoint,
 )
 from {{ cookiecutter.package_name }}.training.checkpoint import FORMAT_VERSION, REQUIRED_KEYS
+
+# Words of torch's advice to load a refused file anyway (with ``weights_only=False`` or by allowing its
+# classes): a checkpoint error never passes them on.
+UNSAFE_ADVICE = ("weights_only", "safe_globals", "trusted source")
+
+
+def assert_own_message(error: Exception, path: Path) -> None:
+    message = str(error)
+    assert "\n" not in message, f"a multi-line error: {message!r}"
+    advice = [words for words in UNSAFE_ADVICE if words in message.replace(str(path), "")]
+    assert not advice, f"the error passes on torch's advice to load the file anyway ({advice}): {message}"
 
 
 def payload_for(model: torch.nn.Module, **changes) -> dict:
@@ -92,8 +106,9 @@ def test_a_truncated_file_is_a_checkpoint_error(some_model, tmp_path):
 def test_a_corrupt_file_is_a_checkpoint_error(tmp_path, content):
     path = tmp_path / "checkpoint.pt"
     path.write_bytes(content)
-    with pytest.raises(CheckpointError, match=r"checkpoint\.pt"):
+    with pytest.raises(CheckpointError, match=r"checkpoint\.pt") as raised:
         load_checkpoint(path)
+    assert_own_message(raised.value, path)
 
 
 @settings(max_examples=50, deadline=None)
@@ -103,7 +118,7 @@ def test_any_bytes_that_are_not_a_checkpoint_give_a_checkpoint_error(tmp_path_fa
     path.write_bytes(content)
     with pytest.raises(CheckpointError, match=r"checkpoint\.pt") as raised:
         load_checkpoint(path)
-    assert "\n" not in str(raised.value), f"a multi-line error: {raised.value!r}"
+    assert_own_message(raised.value, path)
 
 
 def test_a_missing_file_is_a_checkpoint_error(tmp_path):
@@ -140,10 +155,28 @@ def test_a_file_that_holds_no_dict_is_refused(tmp_path):
 def test_loading_is_weights_only_so_pickled_code_never_runs(some_model, pickled_code, tmp_path):
     path = tmp_path / "checkpoint.pt"
     torch.save(payload_for(some_model, config=pickled_code), path)
-    with pytest.raises(CheckpointError, match="mkdir") as raised:
+    with pytest.raises(CheckpointError, match=r"refused: .*mkdir.*could run code") as raised:
         load_checkpoint(path)
     assert not pickled_code.ran(), "loading the checkpoint ran pickled code: torch.load without weights_only=True"
-    assert "\n" not in str(raised.value), f"a multi-line error: {raised.value!r}"
+    assert_own_message(raised.value, path)
+
+
+def test_a_whole_pickled_model_is_refused_naming_its_class(some_model, tmp_path):
+    # torch.save(model) pickles the module object itself: loading it means importing and running its class.
+    path = tmp_path / "checkpoint.pt"
+    torch.save(payload_for(some_model, model_state=some_model), path)
+    with pytest.raises(CheckpointError, match=rf"refused: .*{type(some_model).__name__}") as raised:
+        load_checkpoint(path)
+    assert_own_message(raised.value, path)
+
+
+def test_the_fingerprint_is_the_sha256_of_the_file(some_model, tmp_path):
+    path = save_checkpoint(payload_for(some_model), tmp_path / "checkpoint.pt")
+    payload, fingerprint = read_checkpoint(path)
+    assert fingerprint == hashlib.sha256(path.read_bytes()).hexdigest(), "the fingerprint is not the file's sha256"
+    assert payload["epoch"] == 0
+    save_checkpoint(payload_for(some_model, epoch=1), path)
+    assert read_checkpoint(path)[1] != fingerprint, "another checkpoint got the same fingerprint"
 
 
 def test_a_successful_save_leaves_only_the_checkpoint(some_model, tmp_path):
