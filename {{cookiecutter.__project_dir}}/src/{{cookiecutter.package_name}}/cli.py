@@ -54,7 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="label and confidence for every input")
     predict.add_argument("--checkpoint", required=True, help="checkpoint written by train")
     predict.add_argument("--input", required=True, help=read_inputs.__doc__.splitlines()[0])
-    predict.add_argument("--output", default=None, help="CSV to write (default: standard output)")
+    predict.add_argument(
+        "--output", default=None, help="CSV to write (default: standard output); never a file that predict reads"
+    )
+    predict.add_argument("--overwrite", action="store_true", help="replace the --output file if it exists")
     return parser
 
 
@@ -62,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into a reader that stopped early, e.g. `| head`
@@ -105,8 +108,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from .files import check_output, write_text
     from .inference import Predictor
 
+    if args.output is not None:  # before any work: a refused output costs nothing
+        check_output(args.output, [args.checkpoint, args.input], overwrite=args.overwrite)
     predictor = Predictor.from_checkpoint(args.checkpoint)
     predictions = predictor.predict(read_inputs(args.input))
     if predictions.index.name:  # inputs named by their index (image files): keep the names
@@ -114,9 +120,7 @@ def _predict(args: argparse.Namespace) -> int:
     if args.output is None:
         predictions.to_csv(sys.stdout, index=False)
     else:
-        from .files import write_text
-
-        write_text(predictions.to_csv(index=False), Path(args.output))
+        write_text(predictions.to_csv(index=False), Path(args.output), overwrite=args.overwrite)
         print(f"{len(predictions)} predictions written to {args.output}")
     return 0
 

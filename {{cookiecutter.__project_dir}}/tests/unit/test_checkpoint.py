@@ -11,7 +11,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from {{ cookiecutter.package_name }}.files import write_text
+from {{ cookiecutter.package_name }}.files import atomic_open, write_text
 from {{ cookiecutter.package_name }}.models import available_models
 from {{ cookiecutter.package_name }}.testing import assert_checkpoint_round_trip
 from {{ cookiecutter.package_name }}.training import (
@@ -204,3 +204,19 @@ def test_text_files_are_written_atomically_too(tmp_path):
         write_text(None, path)  # type: ignore[arg-type]
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_a_write_that_may_not_overwrite_never_replaces_a_file_that_appeared_meanwhile(tmp_path):
+    path = tmp_path / "predictions.csv"
+
+    def write_while_another_file_appears():
+        with atomic_open(path, "w", overwrite=False) as handle:
+            handle.write("new")
+            path.write_text("written by someone else meanwhile")
+
+    with pytest.raises(FileExistsError, match="already exists"):
+        write_while_another_file_appears()
+    assert path.read_text() == "written by someone else meanwhile", "the other file was replaced"
+    assert [p.name for p in tmp_path.iterdir()] == ["predictions.csv"], "a temporary file was left behind"
+    write_text("new", tmp_path / "fresh.csv", overwrite=False)
+    assert (tmp_path / "fresh.csv").read_text() == "new"
