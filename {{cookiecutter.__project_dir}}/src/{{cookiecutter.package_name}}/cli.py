@@ -1,4 +1,4 @@
-"""Command line: ``train``, ``evaluate`` and ``predict``.
+"""Command line: ``train``, ``evaluate``, ``predict`` and ``serve``.
 
 Bad input ends with a one-line message on stderr and exit status 2, never a traceback.
 """
@@ -13,13 +13,16 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 
 from . import DESCRIPTION, NAME
-from .config import TrainConfig
+from .config import ServeConfig, TrainConfig
 from .data import read_inputs
 
+# What the `serve` extra installs (and what those import): missing, `serve` says how to get them.
+SERVE_MODULES = {"fastapi", "starlette", "pydantic", "uvicorn", "h11", "click", "anyio", "python_multipart"}
 
-def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """One option per TrainConfig field, so the config is the single source of the defaults."""
-    for f in fields(TrainConfig):
+
+def _add_config_arguments(parser: argparse.ArgumentParser, config: type = TrainConfig) -> None:
+    """One option per field of the config dataclass, so the config is the single source of the defaults."""
+    for f in fields(config):
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not MISSING else None
         if isinstance(default, bool):
@@ -58,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", default=None, help="CSV to write (default: standard output); never a file that predict reads"
     )
     predict.add_argument("--overwrite", action="store_true", help="replace the --output file if it exists")
+
+    serve = commands.add_parser(
+        "serve", help="answer predictions over HTTP: POST /predict, GET /health, GET /metadata (the serve extra)"
+    )
+    serve.add_argument("--checkpoint", required=True, help="checkpoint written by train")
+    _add_config_arguments(serve, ServeConfig)
     return parser
 
 
@@ -125,4 +134,21 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict}
+def _serve(args: argparse.Namespace) -> int:
+    config = ServeConfig(**{f.name: getattr(args, f.name) for f in fields(ServeConfig)})
+    try:
+        from .inference import server
+    except ModuleNotFoundError as err:
+        if (err.name or "").split(".")[0] not in SERVE_MODULES:
+            raise
+        raise ValueError(
+            f"serve needs the serve extra ({err.name} is not installed): "
+            "pip install '{{ cookiecutter.project_slug }}[serve]', or pip install -e '.[serve]' in the project folder"
+        ) from None
+    from .inference import Predictor
+
+    server.serve(Predictor.from_checkpoint(args.checkpoint), config)
+    return 0
+
+
+COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "serve": _serve}

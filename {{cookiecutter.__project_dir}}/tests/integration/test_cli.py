@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -13,6 +15,21 @@ from {{ cookiecutter.package_name }} import cli
 from {{ cookiecutter.package_name }}.data import write_examples
 
 pytestmark = pytest.mark.slow
+
+# As in an install without the serve extra: importing FastAPI, Starlette, uvicorn or python-multipart fails.
+WITHOUT_SERVE_EXTRA = """
+import importlib, pkgutil, sys
+for name in ("fastapi", "starlette", "uvicorn", "python_multipart"):
+    sys.modules[name] = None
+import {{ cookiecutter.package_name }}
+from {{ cookiecutter.package_name }} import cli
+# The one module that needs the extra, and __main__, which would run the command line.
+skipped = {"{{ cookiecutter.package_name }}.inference.server", "{{ cookiecutter.package_name }}.__main__"}
+for module in pkgutil.walk_packages({{ cookiecutter.package_name }}.__path__, "{{ cookiecutter.package_name }}."):
+    if module.name not in skipped:
+        importlib.import_module(module.name)
+sys.exit(cli.main(["serve", "--checkpoint", sys.argv[1]]))
+"""
 
 
 @pytest.fixture
@@ -162,3 +179,13 @@ def test_a_failed_write_keeps_the_old_output_and_leaves_no_partial_file(trained,
 def test_train_refuses_an_invalid_setting_with_exit_status_2(tmp_path, assert_one_line_error):
     assert cli.main(["train", "--epochs", "0", "--output-dir", str(tmp_path)]) == 2
     assert_one_line_error("epochs")
+
+
+def test_without_the_serve_extra_every_module_imports_and_serve_says_how_to_get_it(trained):
+    command = [sys.executable, "-c", WITHOUT_SERVE_EXTRA, str(trained.checkpoint_path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, f"exit status {result.returncode}:\n{result.stderr[-3000:]}"
+    assert len(lines) == 1, f"expected one line on stderr:\n{result.stderr[-3000:]}"
+    assert "serve extra" in lines[0], lines[0]
+    assert "[serve]" in lines[0], lines[0]
