@@ -190,16 +190,16 @@ def git_init(project: Path) -> None:
 
 
 def make_env(path: Path, project: Path) -> Path:
-    """A fresh environment holding ``project`` and its test extra; returns its python."""
+    """A fresh environment holding ``project`` with its test and serve extras; returns its python."""
     uv = shutil.which("uv", path=ENV["PATH"])
     if uv:
         run(uv, "venv", "-q", "--python", sys.executable, path, cwd=project)
         python = path / "bin" / "python"
-        run(uv, "pip", "install", "-q", "--python", python, "-e", ".[test]", cwd=project)
+        run(uv, "pip", "install", "-q", "--python", python, "-e", ".[test,serve]", cwd=project)
     else:
         venv.create(path, with_pip=True)
         python = path / "bin" / "python"
-        run(python, "-m", "pip", "install", "-q", "-e", ".[test]", cwd=project)
+        run(python, "-m", "pip", "install", "-q", "-e", ".[test,serve]", cwd=project)
     return python
 
 

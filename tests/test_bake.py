@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import gzip
 import hashlib
 import re
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import tomllib
-from conftest import TASKS, bake, expected_files, files_of, unrendered_tags
+from conftest import CONSTRAINTS, TASKS, TEMPLATE, bake, expected_files, files_of, unrendered_tags
 from cookiecutter.exceptions import FailedHookException
 
 # Per task: the embedded dataset (sha256 as in the shared data's README, of the uncompressed
@@ -26,7 +27,7 @@ EMBEDDED = {
 }
 SHARED_UNCOMPRESSED = {"text"}
 # Distribution name -> import name, for the dependency check.
-IMPORT_NAMES = {"pillow": "PIL", "pandera": "pandera"}
+IMPORT_NAMES = {"pillow": "PIL"}
 
 KEY_FILES = [
     "pyproject.toml",
@@ -101,16 +102,44 @@ def test_embedded_dataset_is_the_attributed_shared_file(tmp_path: Path, task: st
         assert words in attribution, f"the attribution of {name} does not mention {words!r}"
 
 
+def requirement_name(requirement: str) -> str:
+    """The normalised distribution name of a requirement (``Pillow>=10`` gives ``pillow``)."""
+    return re.sub(r"[-_.]+", "-", re.split(r"[\[<>=!~ ;]", requirement)[0]).lower()
+
+
+def import_name(distribution: str) -> str:
+    return IMPORT_NAMES.get(distribution, distribution.replace("-", "_"))
+
+
 @pytest.mark.parametrize("task", TASKS)
 def test_every_declared_dependency_is_imported_by_the_package(tmp_path: Path, task: str) -> None:
     project = bake(tmp_path, task=task)
-    declared = tomllib.loads((project / "pyproject.toml").read_text())["project"]["dependencies"]
+    metadata = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    declared = metadata["dependencies"] + metadata["optional-dependencies"]["serve"]
     source = "\n".join(path.read_text() for path in (project / "src").rglob("*.py"))
     for requirement in declared:
-        name = re.split(r"[\[<>=!~ ]", requirement)[0].lower()
-        module = IMPORT_NAMES.get(name, name)
+        module = import_name(requirement_name(requirement))
         imported = re.search(rf"^\s*(import|from) {re.escape(module)}\b", source, re.MULTILINE)
         assert imported, f"a {task} project declares {requirement} but its package never imports {module}"
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_every_requirement_is_pinned_and_no_package_may_shadow_it(tmp_path: Path, task: str) -> None:
+    """Each requirement of a project (its dependencies and extras) has a pin in constraints.txt, so test
+    environments are reproducible, and the pre-generation hook refuses a package name that shadows it."""
+    metadata = tomllib.loads((bake(tmp_path, task=task) / "pyproject.toml").read_text())["project"]
+    requirements = metadata["dependencies"] + [r for extra in metadata["optional-dependencies"].values() for r in extra]
+    pinned = {requirement_name(line) for line in CONSTRAINTS.read_text().splitlines() if "==" in line}
+    hook = ast.parse((TEMPLATE / "hooks" / "pre_gen_project.py").read_text())
+    guarded = next(
+        ast.literal_eval(node.value)
+        for node in hook.body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "DEPENDENCIES"
+    )
+    for requirement in requirements:
+        name = requirement_name(requirement)
+        assert name in pinned, f"a {task} project requires {requirement}, which constraints.txt does not pin"
+        assert import_name(name).lower() in guarded, f"the hook lets a package shadow {import_name(name)}"
 
 
 @pytest.mark.parametrize("python_version", ["3.10", "3.12"])

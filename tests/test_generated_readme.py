@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import shutil
+import signal
 import socket
 import subprocess
+import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -60,6 +64,56 @@ def test_scale_out_commands_of_the_readme_work_on_the_cpu(
         prefix = [] if args[0] == "my-ml-project" else ["-m", "torch.distributed.run"]
         result = run(executable, *prefix, *args[1:], cwd=project, timeout=300)
         assert "test accuracy" in result.stdout, f"{command}: {result.stdout}"
+
+
+def wait_until_serving(server: subprocess.Popen, log: Path, timeout: float = 120) -> str:
+    """The URL that ``serve`` prints, once its /health answers."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"serve exited with status {server.returncode}:\n{log.read_text()}")
+        found = re.search(r"^serving .* on (http://\S+)$", log.read_text(), re.MULTILINE)
+        if found:
+            try:
+                with urllib.request.urlopen(f"{found.group(1)}/health", timeout=5) as response:
+                    if response.status == 200:
+                        return found.group(1)
+            except OSError:  # not listening yet
+                pass
+        time.sleep(0.2)
+    pytest.fail(f"serve did not answer /health within {timeout} s:\n{log.read_text()}")
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_serve_and_curl_commands_of_the_readme_work(
+    task: str, task_project: Callable[[str], tuple[Path, Path]], tmp_path: Path
+) -> None:
+    """The serve line as written but on a free port, then the curl line against it."""
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    project, python = task_project(task)
+    serve_line, curl_line = sh_blocks((project / "README.md").read_text(), "Serve over HTTP")
+    args = shlex.split(serve_line)
+    assert args[:2] == ["my-ml-project", "serve"], serve_line
+    if not (project / "runs/latest/checkpoint.pt").is_file():  # the train command of the README ran elsewhere
+        run(python.parent / "my-ml-project", "train", "--epochs", "1", cwd=project)
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        command = [python.parent / args[0], *args[1:], "--port", "0"]
+        server = subprocess.Popen(command, cwd=project, env=ENV, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        url = wait_until_serving(server, log)
+        assert "localhost:8000" in curl_line, curl_line
+        answer = run("bash", "-c", curl_line.replace("localhost:8000", url.removeprefix("http://")), cwd=project)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    prediction = json.loads(answer.stdout)
+    assert prediction["label"] in prediction["probabilities"], prediction
+    assert sum(prediction["probabilities"].values()) == pytest.approx(1, abs=1e-5), prediction
+    # uvicorn shuts down gracefully, then lets SIGTERM end the process as it would by default.
+    assert server.returncode in (0, -signal.SIGTERM), log.read_text()
+    assert "Finished server process" in log.read_text(), log.read_text()
 
 
 # Each torchrun line as torchrun reads it, and its training arguments as the project's CLI reads them.

@@ -39,8 +39,9 @@ def constraint_args() -> list[str]:
     return [arg for path in files for arg in ("-c", path)]
 
 
-def install_project(session: nox.Session, *extra: str) -> None:
-    session.install(*constraint_args(), "-e", ".[test]", *extra)
+def install_project(session: nox.Session, *extra: str, serve: bool = False) -> None:
+    """The project with its test extra, and its serve extra where the session tests the HTTP server."""
+    session.install(*constraint_args(), "-e", ".[test,serve]" if serve else ".[test]", *extra)
 
 
 def bytecode_env(session: nox.Session) -> dict[str, str]:
@@ -75,15 +76,15 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def unit(session: nox.Session) -> None:
-    """Unit tier: shapes, gradients, losses, data contracts; seconds in all."""
+    """Unit tier: shapes, gradients, losses, data contracts; seconds in all (without the serve extra)."""
     install_project(session)
     pytest(session, "tests/unit")
 
 
 @nox.session
 def integration(session: nox.Session) -> None:
-    """Integration tier: short training runs, checkpoints, resume, inference, CLI."""
-    install_project(session)
+    """Integration tier: short training runs, checkpoints, resume, inference, CLI, the HTTP server."""
+    install_project(session, serve=True)
     pytest(session, "tests/integration")
 
 
@@ -104,7 +105,7 @@ def regression(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Every CPU tier with a coverage report; fails under the coverage threshold."""
-    install_project(session)
+    install_project(session, serve=True)
     pytest(
         session,
         f"--cov={PACKAGE}",
@@ -157,7 +158,7 @@ def gpu(session: nox.Session) -> None:
 @nox.session(default=False)
 def flaky(session: nox.Session) -> None:
     """Run the CPU suite several times in random orders to surface order- or seed-dependent tests."""
-    install_project(session)
+    install_project(session, serve=True)
     runs = int(os.environ.get("FLAKY_RUNS", "10"))
     for seed in range(1, runs + 1):
         session.log(f"run {seed}/{runs}: random order seed {seed}")

@@ -1,4 +1,4 @@
-"""Command line: ``train``, ``evaluate`` and ``predict``.
+"""Command line: ``train``, ``evaluate``, ``predict`` and ``serve``.
 
 Bad input ends with a one-line message on stderr and exit status 2, never a traceback.
 """
@@ -13,13 +13,16 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 
 from . import DESCRIPTION, NAME
-from .config import TrainConfig
+from .config import ServeConfig, TrainConfig
 from .data import read_inputs
 
+# What the `serve` extra installs (and what those import): missing, `serve` says how to get them.
+SERVE_MODULES = {"fastapi", "starlette", "pydantic", "uvicorn", "h11", "click", "anyio", "python_multipart"}
 
-def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """One option per TrainConfig field, so the config is the single source of the defaults."""
-    for f in fields(TrainConfig):
+
+def _add_config_arguments(parser: argparse.ArgumentParser, config: type = TrainConfig) -> None:
+    """One option per field of the config dataclass, so the config is the single source of the defaults."""
+    for f in fields(config):
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not MISSING else None
         if isinstance(default, bool):
@@ -59,7 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="label and confidence for every input")
     predict.add_argument("--checkpoint", required=True, help="checkpoint written by train")
     predict.add_argument("--input", required=True, help=read_inputs.__doc__.splitlines()[0])
-    predict.add_argument("--output", default=None, help="CSV to write (default: standard output)")
+    predict.add_argument(
+        "--output", default=None, help="CSV to write (default: standard output); never a file that predict reads"
+    )
+    predict.add_argument("--overwrite", action="store_true", help="replace the --output file if it exists")
+
+    serve = commands.add_parser(
+        "serve", help="answer predictions over HTTP: POST /predict, GET /health, GET /metadata (the serve extra)"
+    )
+    serve.add_argument("--checkpoint", required=True, help="checkpoint written by train")
+    _add_config_arguments(serve, ServeConfig)
     return parser
 
 
@@ -70,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train" and args.config is not None:
             args = _with_stored_settings(parser, argv, args.config)
         return COMMANDS[args.command](args)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into a reader that stopped early, e.g. `| head`
@@ -132,8 +144,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from .files import check_output, write_text
     from .inference import Predictor
 
+    if args.output is not None:  # before any work: a refused output costs nothing
+        check_output(args.output, [args.checkpoint, args.input], overwrite=args.overwrite)
     predictor = Predictor.from_checkpoint(args.checkpoint)
     predictions = predictor.predict(read_inputs(args.input))
     if predictions.index.name:  # inputs named by their index (image files): keep the names
@@ -141,11 +156,26 @@ def _predict(args: argparse.Namespace) -> int:
     if args.output is None:
         predictions.to_csv(sys.stdout, index=False)
     else:
-        from .files import write_text
-
-        write_text(predictions.to_csv(index=False), Path(args.output))
+        write_text(predictions.to_csv(index=False), Path(args.output), overwrite=args.overwrite)
         print(f"{len(predictions)} predictions written to {args.output}")
     return 0
 
 
-COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict}
+def _serve(args: argparse.Namespace) -> int:
+    config = ServeConfig(**{f.name: getattr(args, f.name) for f in fields(ServeConfig)})
+    try:
+        from .inference import server
+    except ModuleNotFoundError as err:
+        if (err.name or "").split(".")[0] not in SERVE_MODULES:
+            raise
+        raise ValueError(
+            f"serve needs the serve extra ({err.name} is not installed): "
+            "pip install '{{ cookiecutter.project_slug }}[serve]', or pip install -e '.[serve]' in the project folder"
+        ) from None
+    from .inference import Predictor
+
+    server.serve(Predictor.from_checkpoint(args.checkpoint), config)
+    return 0
+
+
+COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "serve": _serve}

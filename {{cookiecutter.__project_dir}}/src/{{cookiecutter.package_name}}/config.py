@@ -1,4 +1,4 @@
-"""Typed configuration of a training run. The CLI is generated from these fields.
+"""Typed configuration of a training run and of the server. The CLI is generated from these fields.
 
 The defaults that depend on the task (the model, epochs, learning rate, ...) come from
 ``TRAINING_DEFAULTS`` in the task's ``data`` package.
@@ -86,3 +86,23 @@ class TrainConfig:
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
+
+
+@dataclass
+class ServeConfig:
+    host: str = field(default="127.0.0.1", metadata={"help": "address to listen on (0.0.0.0: every interface)"})
+    port: int = field(default=8000, metadata={"help": "port to listen on (0: any free port)"})
+    max_request_bytes: int = field(
+        default=8 * 2**20, metadata={"help": "largest request body accepted; a larger one gets 413"}
+    )
+    max_batch: int = field(default=256, metadata={"help": "most items in one request; more get 413"})
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 0 <= self.port <= 65535:
+            problems.append(f"port must be in 0..65535, got {self.port}")
+        for name in ("max_request_bytes", "max_batch"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
+        if problems:
+            raise ValueError("invalid configuration: " + "; ".join(problems))

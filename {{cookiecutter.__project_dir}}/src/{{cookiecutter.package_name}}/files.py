@@ -7,17 +7,19 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 
 @contextmanager
-def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
+def atomic_open(path: str | Path, mode: str = "wb", *, overwrite: bool = True) -> Iterator[IO]:
     """Open a temporary file beside ``path``; on success fsync and rename it over ``path``.
 
-    On any error the temporary file is removed and ``path`` is left as it was.
+    On any error the temporary file is removed and ``path`` is left as it was. With
+    ``overwrite=False`` an existing ``path`` is never replaced, even one that appears while
+    writing: FileExistsError.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -30,7 +32,10 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _place_new(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -49,9 +54,38 @@ def current_umask() -> int:
     return mask
 
 
-def write_text(text: str, path: str | Path) -> None:
-    with atomic_open(path, "w") as handle:
+def _place_new(tmp: str, path: Path) -> None:
+    """Give the finished ``tmp`` the name ``path`` unless that name is taken."""
+    try:
+        os.link(tmp, path)  # atomic, and fails where ``path`` exists
+    except FileExistsError:
+        raise FileExistsError(f"{path}: already exists") from None
+    except OSError:  # a file system without hard links: check, then rename
+        if path.exists():
+            raise FileExistsError(f"{path}: already exists") from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
+
+
+def write_text(text: str, path: str | Path, *, overwrite: bool = True) -> None:
+    with atomic_open(path, "w", overwrite=overwrite) as handle:
         handle.write(text)
+
+
+def check_output(output: str | Path, reads: Iterable[str | Path], *, overwrite: bool) -> None:
+    """Refuse an output path that is a file the command reads or lies inside a folder it reads, and
+    an existing output unless ``overwrite``: ValueError saying what to do instead."""
+    output = Path(output)
+    for source in map(Path, reads):
+        if source.is_dir() and output.resolve().is_relative_to(source.resolve()):
+            raise ValueError(f"{output}: inside {source}, which is read as input; write the output elsewhere")
+        if output.exists() and source.exists() and os.path.samefile(output, source):
+            raise ValueError(f"{output}: the output would replace {source}, which is read as input; write it elsewhere")
+    if output.is_dir():
+        raise ValueError(f"{output}: a folder; the output must be a file")
+    if output.exists() and not overwrite:
+        raise ValueError(f"{output}: already exists; pass --overwrite to replace it")
 
 
 def write_json(values: dict[str, Any], path: str | Path) -> None:

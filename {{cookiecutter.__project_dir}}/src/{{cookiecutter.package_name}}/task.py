@@ -10,6 +10,12 @@ the data with your own:
 ``read_inputs(path) -> inputs``
     Read unlabelled raw inputs for ``predict``: a pandas object, one item per row. An index
     with a name (such as ``file``) is written beside the predictions.
+``REQUEST_FORMAT`` and ``request_inputs(items) -> inputs``
+    How ``serve`` takes inputs over HTTP: ``"json"`` (each item a JSON value, such as a record
+    of a table or a text) or ``"files"`` (each item an ``Upload``, such as an image file); and
+    the items of one request as inputs, the pandas object ``read_inputs`` gives for a file. A
+    ValueError names the item and what is wrong; the Predictor then checks the inputs as it
+    checks those of ``predict``.
 ``Preprocessor``
     The fitted preprocessing state (scaler, pixel statistics, tokenizer) that travels inside
     the checkpoint, as the ``Preprocessor`` protocol below describes.
@@ -61,6 +67,14 @@ class Examples:
         """The examples at positions ``rows``, in that order."""
         rows = np.asarray(rows, dtype=np.int64)
         return Examples(self.inputs.iloc[rows], self.labels[rows], None if self.test is None else self.test[rows])
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file sent to ``serve`` in a multipart request: the name the client gave it, and its bytes."""
+
+    name: str
+    content: bytes
 
 
 def label_ids(classes: Sequence[str], labels: Any) -> np.ndarray:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -12,6 +15,21 @@ from {{ cookiecutter.package_name }} import cli
 from {{ cookiecutter.package_name }}.data import write_examples
 
 pytestmark = pytest.mark.slow
+
+# As in an install without the serve extra: importing FastAPI, Starlette, uvicorn or python-multipart fails.
+WITHOUT_SERVE_EXTRA = """
+import importlib, pkgutil, sys
+for name in ("fastapi", "starlette", "uvicorn", "python_multipart"):
+    sys.modules[name] = None
+import {{ cookiecutter.package_name }}
+from {{ cookiecutter.package_name }} import cli
+# The one module that needs the extra, and __main__, which would run the command line.
+skipped = {"{{ cookiecutter.package_name }}.inference.server", "{{ cookiecutter.package_name }}.__main__"}
+for module in pkgutil.walk_packages({{ cookiecutter.package_name }}.__path__, "{{ cookiecutter.package_name }}."):
+    if module.name not in skipped:
+        importlib.import_module(module.name)
+sys.exit(cli.main(["serve", "--checkpoint", sys.argv[1]]))
+"""
 
 
 @pytest.fixture
@@ -92,10 +110,82 @@ def test_a_checkpoint_with_pickled_code_is_refused_with_exit_status_2(
     checkpoint = tmp_path / "checkpoint.pt"
     torch.save({"model_state": {}, "hook": pickled_code}, checkpoint)
     assert cli.main(["predict", "--checkpoint", str(checkpoint), "--input", str(request_csv)]) == 2
-    assert_one_line_error("checkpoint.pt")
     assert not pickled_code.ran(), "the CLI ran code pickled into a checkpoint"
+    assert_one_line_error("checkpoint.pt: refused", "could run code")
+
+
+def predict_args(trained, request_csv, output, *extra: str) -> list[str]:
+    args = ["predict", "--checkpoint", str(trained.checkpoint_path), "--input", str(request_csv)]
+    return [*args, "--output", str(output), *extra]
+
+
+def snapshot(path):
+    """The bytes of a file, or of every file under a folder: to show that nothing changed."""
+    if path.is_dir():
+        return {p.relative_to(path): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("target", ["input", "checkpoint"])
+def test_predict_refuses_to_write_over_a_file_it_reads_even_with_overwrite(
+    trained, request_csv, target, tmp_path, assert_one_line_error
+):
+    checkpoint = tmp_path / "checkpoint.pt"  # a copy: the trained one is shared by other tests
+    shutil.copyfile(trained.checkpoint_path, checkpoint)
+    output = request_csv if target == "input" else checkpoint
+    before = snapshot(output)
+    args = ["predict", "--checkpoint", str(checkpoint), "--input", str(request_csv), "--output", str(output)]
+    assert cli.main([*args, "--overwrite"]) == 2, f"predict accepted its own {target} as --output"
+    assert_one_line_error(output.name, "read as input")
+    assert snapshot(output) == before, f"predict wrote over its own {target}"
+
+
+def test_predict_refuses_to_write_inside_an_input_folder(trained, tmp_path, embedded_examples, split):
+    folder = write_examples(embedded_examples.subset(split.test[:3]), tmp_path / "inputs")
+    if not folder.is_dir():
+        pytest.skip("this task's inputs are files, not folders")
+    output = folder / "predictions.csv"
+    assert cli.main(predict_args(trained, folder, output)) == 2, "predict accepted an output inside its input folder"
+    assert not output.exists(), "predict wrote inside the folder it reads"
+
+
+def test_predict_keeps_an_existing_output_unless_asked_to_overwrite(
+    trained, request_csv, tmp_path, assert_one_line_error
+):
+    output = tmp_path / "predictions.csv"
+    output.write_text("kept\n")
+    assert cli.main(predict_args(trained, request_csv, output)) == 2, "predict replaced an existing output"
+    assert_one_line_error("predictions.csv", "already exists", "--overwrite")
+    assert output.read_text() == "kept\n", "predict replaced an existing output without --overwrite"
+    assert cli.main(predict_args(trained, request_csv, output, "--overwrite")) == 0
+    assert len(pd.read_csv(output)) == 10, "--overwrite did not replace the output"
+
+
+def test_a_failed_write_keeps_the_old_output_and_leaves_no_partial_file(trained, request_csv, tmp_path, monkeypatch):
+    output = tmp_path / "out" / "predictions.csv"
+    output.parent.mkdir()
+    output.write_text("kept\n")
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("os.fsync", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        cli.main(predict_args(trained, request_csv, output, "--overwrite"))
+    assert output.read_text() == "kept\n", "a failed write damaged the previous output"
+    assert [p.name for p in output.parent.iterdir()] == ["predictions.csv"], "a partial file was left behind"
 
 
 def test_train_refuses_an_invalid_setting_with_exit_status_2(tmp_path, assert_one_line_error):
     assert cli.main(["train", "--epochs", "0", "--output-dir", str(tmp_path)]) == 2
     assert_one_line_error("epochs")
+
+
+def test_without_the_serve_extra_every_module_imports_and_serve_says_how_to_get_it(trained):
+    command = [sys.executable, "-c", WITHOUT_SERVE_EXTRA, str(trained.checkpoint_path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, f"exit status {result.returncode}:\n{result.stderr[-3000:]}"
+    assert len(lines) == 1, f"expected one line on stderr:\n{result.stderr[-3000:]}"
+    assert "serve extra" in lines[0], lines[0]
+    assert "[serve]" in lines[0], lines[0]

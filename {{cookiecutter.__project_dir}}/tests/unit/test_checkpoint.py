@@ -7,13 +7,14 @@ import hashlib
 import os
 import pickle
 import stat
+from pathlib import Path
 
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from {{ cookiecutter.package_name }}.files import fingerprint, write_text
+from {{ cookiecutter.package_name }}.files import atomic_open, fingerprint, write_text
 from {{ cookiecutter.package_name }}.models import available_models
 from {{ cookiecutter.package_name }}.testing import assert_checkpoint_round_trip
 from {{ cookiecutter.package_name }}.training import (
@@ -21,9 +22,21 @@ from {{ cookiecutter.package_name }}.training import (
     capture_rng_state,
     load_checkpoint,
     load_model_state,
+    read_checkpoint,
     save_checkpoint,
 )
 from {{ cookiecutter.package_name }}.training.checkpoint import FORMAT_VERSION, REQUIRED_KEYS
+
+# Words of torch's advice to load a refused file anyway (with ``weights_only=False`` or by allowing its
+# classes): a checkpoint error never passes them on.
+UNSAFE_ADVICE = ("weights_only", "safe_globals", "trusted source")
+
+
+def assert_own_message(error: Exception, path: Path) -> None:
+    message = str(error)
+    assert "\n" not in message, f"a multi-line error: {message!r}"
+    advice = [words for words in UNSAFE_ADVICE if words in message.replace(str(path), "")]
+    assert not advice, f"the error passes on torch's advice to load the file anyway ({advice}): {message}"
 
 
 def payload_for(model: torch.nn.Module, **changes) -> dict:
@@ -96,8 +109,9 @@ def test_a_truncated_file_is_a_checkpoint_error(some_model, tmp_path):
 def test_a_corrupt_file_is_a_checkpoint_error(tmp_path, content):
     path = tmp_path / "checkpoint.pt"
     path.write_bytes(content)
-    with pytest.raises(CheckpointError, match=r"checkpoint\.pt"):
+    with pytest.raises(CheckpointError, match=r"checkpoint\.pt") as raised:
         load_checkpoint(path)
+    assert_own_message(raised.value, path)
 
 
 @settings(max_examples=50, deadline=None)
@@ -107,7 +121,7 @@ def test_any_bytes_that_are_not_a_checkpoint_give_a_checkpoint_error(tmp_path_fa
     path.write_bytes(content)
     with pytest.raises(CheckpointError, match=r"checkpoint\.pt") as raised:
         load_checkpoint(path)
-    assert "\n" not in str(raised.value), f"a multi-line error: {raised.value!r}"
+    assert_own_message(raised.value, path)
 
 
 def test_a_missing_file_is_a_checkpoint_error(tmp_path):
@@ -144,10 +158,28 @@ def test_a_file_that_holds_no_dict_is_refused(tmp_path):
 def test_loading_is_weights_only_so_pickled_code_never_runs(some_model, pickled_code, tmp_path):
     path = tmp_path / "checkpoint.pt"
     torch.save(payload_for(some_model, config=pickled_code), path)
-    with pytest.raises(CheckpointError, match="mkdir") as raised:
+    with pytest.raises(CheckpointError, match=r"refused: .*mkdir.*could run code") as raised:
         load_checkpoint(path)
     assert not pickled_code.ran(), "loading the checkpoint ran pickled code: torch.load without weights_only=True"
-    assert "\n" not in str(raised.value), f"a multi-line error: {raised.value!r}"
+    assert_own_message(raised.value, path)
+
+
+def test_a_whole_pickled_model_is_refused_naming_its_class(some_model, tmp_path):
+    # torch.save(model) pickles the module object itself: loading it means importing and running its class.
+    path = tmp_path / "checkpoint.pt"
+    torch.save(payload_for(some_model, model_state=some_model), path)
+    with pytest.raises(CheckpointError, match=rf"refused: .*{type(some_model).__name__}") as raised:
+        load_checkpoint(path)
+    assert_own_message(raised.value, path)
+
+
+def test_the_fingerprint_is_the_sha256_of_the_file(some_model, tmp_path):
+    path = save_checkpoint(payload_for(some_model), tmp_path / "checkpoint.pt")
+    payload, fingerprint = read_checkpoint(path)
+    assert fingerprint == hashlib.sha256(path.read_bytes()).hexdigest(), "the fingerprint is not the file's sha256"
+    assert payload["epoch"] == 0
+    save_checkpoint(payload_for(some_model, epoch=1), path)
+    assert read_checkpoint(path)[1] != fingerprint, "another checkpoint got the same fingerprint"
 
 
 def test_a_successful_save_leaves_only_the_checkpoint(some_model, tmp_path):
@@ -210,3 +242,19 @@ def test_a_fingerprint_changes_with_any_byte_or_file_and_only_then(tmp_path):
     assert len({first, edited, renamed, added}) == 4, "an edit, a rename or a new file left the fingerprint as it was"
     with pytest.raises(FileNotFoundError, match="no such file"):
         fingerprint(tmp_path / "missing")
+
+
+def test_a_write_that_may_not_overwrite_never_replaces_a_file_that_appeared_meanwhile(tmp_path):
+    path = tmp_path / "predictions.csv"
+
+    def write_while_another_file_appears():
+        with atomic_open(path, "w", overwrite=False) as handle:
+            handle.write("new")
+            path.write_text("written by someone else meanwhile")
+
+    with pytest.raises(FileExistsError, match="already exists"):
+        write_while_another_file_appears()
+    assert path.read_text() == "written by someone else meanwhile", "the other file was replaced"
+    assert [p.name for p in tmp_path.iterdir()] == ["predictions.csv"], "a temporary file was left behind"
+    write_text("new", tmp_path / "fresh.csv", overwrite=False)
+    assert (tmp_path / "fresh.csv").read_text() == "new"

@@ -14,7 +14,7 @@ from torch import nn
 from ..data import Preprocessor
 from ..models import build_model
 from ..task import Examples
-from ..training.checkpoint import load_checkpoint, load_model_state
+from ..training.checkpoint import load_model_state, read_checkpoint
 
 
 @dataclass(frozen=True)
@@ -31,14 +31,22 @@ class Predictor:
     checkpoint (``Preprocessor.prepare``), so serving sees exactly what training saw.
     """
 
-    def __init__(self, model: nn.Module, preprocessor: Preprocessor, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        preprocessor: Preprocessor,
+        device: str | torch.device = "cpu",
+        source: dict[str, Any] | None = None,
+    ) -> None:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.preprocessor = preprocessor
+        # Where the model came from (``from_checkpoint``): its registered name, options, epoch and fingerprint.
+        self.source = dict(source or {})
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu") -> Predictor:
-        checkpoint = load_checkpoint(path)
+        checkpoint, sha256 = read_checkpoint(path)
         preprocessor = Preprocessor.from_state_dict(checkpoint["preprocessor"])
         model = build_model(
             checkpoint["model_name"],
@@ -47,7 +55,13 @@ class Predictor:
             **checkpoint["model_options"],
         )
         load_model_state(model, checkpoint["model_state"])
-        return cls(model, preprocessor, device)
+        source = {
+            "model": checkpoint["model_name"],
+            "model_options": checkpoint["model_options"],
+            "epoch": checkpoint["epoch"],
+            "sha256": sha256,
+        }
+        return cls(model, preprocessor, device, source)
 
     @property
     def classes(self) -> list[str]:

@@ -1,6 +1,6 @@
 """Task-independent training: seeding, loss, metrics, the loop, checkpoints, progress."""
 
-from .checkpoint import CheckpointError, load_checkpoint, load_model_state, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, load_model_state, read_checkpoint, save_checkpoint
 from .distributed import DistributedContext, distributed, resolve_device
 from .loader import make_loader
 from .loop import TrainResult, evaluate, fit, train_one_epoch
@@ -25,6 +25,7 @@ __all__ = [
     "load_checkpoint",
     "load_model_state",
     "make_loader",
+    "read_checkpoint",
     "resolve_device",
     "restore_rng_state",
     "save_checkpoint",

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 from torch import nn
@@ -45,14 +48,34 @@ def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint onto the CPU with ``weights_only=True``; CheckpointError if unusable."""
+    return _read(path, fingerprint=False)[0]
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, Any], str]:
+    """The checkpoint (as ``load_checkpoint`` reads it) and its fingerprint, the sha256 of its bytes.
+
+    Both come from one open file: a checkpoint replaced meanwhile (training writes one every epoch)
+    cannot give the weights of one file and the fingerprint of another.
+    """
+    payload, digest = _read(path, fingerprint=True)
+    return payload, digest or ""
+
+
+def _read(path: str | Path, *, fingerprint: bool) -> tuple[dict[str, Any], str | None]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # a damaged file fails deep inside torch.load in many ways (IndexError, KeyError, ...)
-        detail = " ".join(str(err).split()) or type(err).__name__  # one line, for the CLI
-        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt?): {detail}") from None
+    digest = None
+    with path.open("rb") as handle:
+        if fingerprint:
+            digest = _sha256(handle)
+            handle.seek(0)
+        try:
+            with warnings.catch_warnings():  # a TorchScript archive is refused below, not warned about
+                warnings.filterwarnings("ignore", message=".*TorchScript", category=UserWarning)
+                payload = torch.load(handle, map_location="cpu", weights_only=True)
+        except Exception as err:  # a damaged file fails deep inside torch.load in many ways (IndexError, KeyError, ...)
+            raise _refusal(path, err) from None
     if not isinstance(payload, dict):
         raise CheckpointError(f"{path}: expected a dict, found {type(payload).__name__}")
     missing = REQUIRED_KEYS - payload.keys()
@@ -62,7 +85,41 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(
             f"{path}: checkpoint format {payload['format_version']}, this code reads {FORMAT_VERSION}"
         )
-    return payload
+    return payload, digest
+
+
+def _sha256(handle: IO[bytes]) -> str:
+    digest = hashlib.sha256()
+    for block in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(block)
+    return digest.hexdigest()
+
+
+# Sentences of torch's errors that advise loading the file some other way: never passed on, since
+# loading a file that holds more than weights and plain data can run the code it carries.
+_TORCH_ADVICE = re.compile(
+    r"weights.only|torch\.load|safe_globals|allowlist|PyTorch \d|trusted|arbitrary code|file an issue|documentation",
+    re.IGNORECASE,
+)
+
+
+def _refusal(path: Path, err: Exception) -> CheckpointError:
+    """Our own one-line message for a file torch.load failed on or refused, without torch's advice."""
+    text = str(err)
+    if "TorchScript" in text:
+        return CheckpointError(f"{path}: a TorchScript archive, not a checkpoint written by `train`; it is not loaded")
+    if "legacy .tar format" in text:
+        return CheckpointError(f"{path}: saved in torch's legacy .tar format, which is not loaded; retrain")
+    code = re.search(r"GLOBAL (\S+)", text)
+    if code or re.search(r"is blocked|must be \S+ to load", text):
+        found = f" ({code.group(1)})" if code else ""
+        return CheckpointError(
+            f"{path}: refused: the file holds Python objects{found} besides tensors and plain data, and loading "
+            "them could run code, so it is never loaded; use a checkpoint written by `train`"
+        )
+    sentences = re.split(r"(?<=[.!?])\s+|\n+", text)
+    detail = " ".join(" ".join(s for s in sentences if not _TORCH_ADVICE.search(s)).split())
+    return CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt?): {detail or type(err).__name__}")
 
 
 def load_model_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
