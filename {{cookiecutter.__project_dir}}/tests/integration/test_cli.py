@@ -140,15 +140,15 @@ def test_predict_refuses_to_write_over_a_file_it_reads_even_with_overwrite(
     assert snapshot(output) == before, f"predict wrote over its own {target}"
 
 
+{% if cookiecutter.task == "image" -%}
 def test_predict_refuses_to_write_inside_an_input_folder(trained, tmp_path, embedded_examples, split):
     folder = write_examples(embedded_examples.subset(split.test[:3]), tmp_path / "inputs")
-    if not folder.is_dir():
-        pytest.skip("this task's inputs are files, not folders")
     output = folder / "predictions.csv"
     assert cli.main(predict_args(trained, folder, output)) == 2, "predict accepted an output inside its input folder"
     assert not output.exists(), "predict wrote inside the folder it reads"
 
 
+{% endif -%}
 def test_predict_keeps_an_existing_output_unless_asked_to_overwrite(
     trained, request_csv, tmp_path, assert_one_line_error
 ):
