@@ -193,11 +193,12 @@ def model_name(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def make_model(preprocessor: Preprocessor, device: torch.device) -> Callable[..., nn.Module]:
-    """``make_model(name, **options)``: a tiny registered model sized for the embedded data, on ``device``."""
+    """``make_model(name, **options)``: a tiny registered model sized for the embedded data, on ``device``
+    (``num_classes=`` builds it for another number of classes)."""
 
-    def make(name: str, **options) -> nn.Module:
+    def make(name: str, *, num_classes: int | None = None, **options) -> nn.Module:
         options = {**preprocessor.model_inputs(), **TINY_MODEL_OPTIONS, **options}
-        model = build_model(name, num_classes=len(preprocessor.classes), **options)
+        model = build_model(name, num_classes=num_classes or len(preprocessor.classes), **options)
         return model.to(device)
 
     return make

@@ -44,6 +44,7 @@ __all__ = [
     "assert_finite",
     "assert_gradients_flow",
     "assert_logits_shape",
+    "assert_memorises_random_labels",
     "assert_model_unchanged",
     "assert_overfits_batch",
     "assert_parameters_changed",
@@ -241,6 +242,48 @@ def assert_overfits_batch(
         f"could not overfit one fixed batch of {len(targets)} rows: loss {initial:.4f} -> {final:.4f} after "
         f"{steps} steps, wanted <= {target_loss} (probabilities fed to the loss? a gradient sign error? "
         "gradients never zeroed?)"
+    )
+
+
+def assert_memorises_random_labels(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    optimizer: torch.optim.Optimizer | None = None,
+    loss_fn: LossFn | None = None,
+    max_steps: int = 600,
+    min_accuracy: float = 0.95,
+    check_every: int = 50,
+) -> int:
+    """Capacity: the training loop fits arbitrary labels ``targets`` on the rows ``inputs``.
+
+    Give it distinct rows, more of them than one row has values, with labels drawn at random:
+    a linear model cannot fit those, so a model that does has the non-linear capacity its
+    layers promise. A model with less (an activation replaced by identity, a block skipped in
+    ``forward``, a layer that is built but never called) still reaches a decent accuracy on an
+    easy dataset, so only a test like this one sees it. Accuracy is measured in eval mode;
+    returns the number of steps it took.
+    """
+    loss_fn = loss_fn or classification_loss()
+    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=1e-2)
+
+    def eval_accuracy() -> float:
+        return (_forward(model, inputs, training=False).argmax(dim=1) == targets).double().mean().item()
+
+    accuracy = eval_accuracy()
+    steps = 0
+    with _mode(model, True):
+        while steps < max_steps:
+            train_one_epoch(model, [(inputs, targets)] * check_every, loss_fn, optimizer, inputs.device)
+            steps += check_every
+            accuracy = eval_accuracy()
+            if accuracy >= min_accuracy:
+                return steps
+    raise AssertionError(
+        f"{type(model).__name__} fitted only {accuracy:.0%} of {len(targets)} random labels after {steps} steps, "
+        f"wanted {min_accuracy:.0%}: it has no more capacity than a linear model on these rows (an activation "
+        "replaced by identity? a block or layer skipped in forward?)"
     )
 
 

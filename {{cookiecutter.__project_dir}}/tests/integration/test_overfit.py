@@ -1,13 +1,19 @@
-"""Every registered model, trained by the project's loop and loss, memorises one small batch."""
+"""Every registered model, trained by the project's loop and loss, memorises one small batch, and
+has the capacity to memorise random labels that a linear model cannot."""
 
 from __future__ import annotations
 
 import pytest
+import torch
 from torch import nn
 
-from {{ cookiecutter.package_name }}.testing import assert_overfits_batch
+from {{ cookiecutter.package_name }}.models import model_recipe
+from {{ cookiecutter.package_name }}.testing import assert_memorises_random_labels, assert_overfits_batch
 
 pytestmark = pytest.mark.slow
+
+# Random-label rows: at least this many, and twice as many as one row has values.
+CAPACITY_ROWS = 64
 
 
 def test_training_drives_the_loss_on_one_fixed_batch_near_zero(tiny_model, tiny_batch):
@@ -20,3 +26,46 @@ def test_the_overfit_check_fails_for_a_model_that_returns_probabilities(tiny_mod
     features, labels = tiny_batch
     with pytest.raises(AssertionError, match=f"could not overfit one fixed batch of {len(labels)} rows"):
         assert_overfits_batch(nn.Sequential(tiny_model, nn.Softmax(dim=1)), features, labels, max_steps=50)
+
+
+@pytest.fixture(scope="module")
+def random_labels(embedded_examples, split, preprocessor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, labels): distinct training rows, twice as many as one row has values (at least
+    ``CAPACITY_ROWS``), each given a label drawn at random, so that no linear model fits them."""
+    dataset = preprocessor.dataset(embedded_examples.subset(split.train), train=False)
+    inputs, _ = preprocessor.collate([dataset[i] for i in range(len(dataset))])
+    flat = inputs.reshape(len(inputs), -1)
+    rows = max(CAPACITY_ROWS, 2 * flat.shape[1])
+    _, first_of = torch.unique(flat, dim=0, return_inverse=True)
+    distinct = [int((first_of == k).nonzero()[0]) for k in range(int(first_of.max()) + 1)]
+    if len(distinct) < rows:
+        pytest.fail(f"the capacity test needs {rows} distinct training rows, the training split has {len(distinct)}")
+    chosen = torch.tensor(sorted(distinct)[:rows])
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.randint(len(preprocessor.classes), (rows,), generator=generator)
+    return inputs[chosen], labels
+
+
+def test_every_model_memorises_random_labels(model_name, make_model, random_labels, device):
+    inputs, labels = (tensor.to(device) for tensor in random_labels)
+    model = make_model(model_name, dropout=0.0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=model_recipe(model_name).get("learning_rate", 1e-2))
+    assert_memorises_random_labels(model, inputs, labels, optimizer=optimizer)
+
+
+class Linear(nn.Module):
+    """A linear model of the flattened inputs (token ids taken as numbers): the capacity test's control."""
+
+    def __init__(self, inputs: torch.Tensor, num_classes: int) -> None:
+        super().__init__()
+        self.layer = nn.Linear(inputs[0].numel(), num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(x.reshape(len(x), -1).float())
+
+
+def test_the_capacity_check_fails_for_a_linear_model(random_labels, preprocessor):
+    # The rows must defeat a linear model, or the test above would pass a model without its non-linearity.
+    inputs, labels = random_labels
+    with pytest.raises(AssertionError, match=f"fitted only .* of {len(labels)} random labels"):
+        assert_memorises_random_labels(Linear(inputs, len(preprocessor.classes)), inputs, labels)
