@@ -12,7 +12,7 @@ from {{ cookiecutter.package_name }}.testing import assert_memorises_random_labe
 
 pytestmark = pytest.mark.slow
 
-# Random-label rows: at least this many, and twice as many as one row has values.
+# Random-label rows: at least this many, and four times as many as one row has values.
 CAPACITY_ROWS = 64
 
 
@@ -30,12 +30,12 @@ def test_the_overfit_check_fails_for_a_model_that_returns_probabilities(tiny_mod
 
 @pytest.fixture(scope="module")
 def random_labels(embedded_examples, split, preprocessor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(inputs, labels): distinct training rows, twice as many as one row has values (at least
+    """(inputs, labels): distinct training rows, four times as many as one row has values (at least
     ``CAPACITY_ROWS``), each given a label drawn at random, so that no linear model fits them."""
     dataset = preprocessor.dataset(embedded_examples.subset(split.train), train=False)
     inputs, _ = preprocessor.collate([dataset[i] for i in range(len(dataset))])
     flat = inputs.reshape(len(inputs), -1)
-    rows = max(CAPACITY_ROWS, 2 * flat.shape[1])
+    rows = max(CAPACITY_ROWS, 4 * flat.shape[1])
     _, first_of = torch.unique(flat, dim=0, return_inverse=True)
     distinct = [int((first_of == k).nonzero()[0]) for k in range(int(first_of.max()) + 1)]
     if len(distinct) < rows:
