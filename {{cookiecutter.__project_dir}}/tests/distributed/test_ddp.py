@@ -58,7 +58,7 @@ def test_two_processes_learn_the_same_weights_as_one(
 def test_metrics_are_reduced_over_both_processes(single: Path, ddp: Path) -> None:
     alone = json.loads((single / "metrics.json").read_text())
     reduced = json.loads((ddp / "metrics.json").read_text())
-    for key in ("train_loss", "val_loss", "val_accuracy", "test_accuracy"):
+    for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_accuracy"):
         assert reduced[key] == pytest.approx(alone[key], abs=1e-4), (
             f"{key}: {reduced[key]} under DDP, {alone[key]} alone"
         )

@@ -59,22 +59,27 @@ def train_one_epoch(
     device: torch.device | str,
     *,
     scaler: torch.amp.GradScaler | None = None,
-) -> float:
-    """One pass over ``loader`` in train mode; the mean training loss per row.
+) -> dict[str, float]:
+    """One pass over ``loader`` in train mode: the mean training ``loss`` per row and the
+    ``accuracy``, the share of rows predicted right.
 
+    Both are measured on the logits each step computes anyway, so in train mode (dropout on)
+    and with the weights as they were before that step: a running figure, not a second pass.
     With a ``scaler`` the forward pass runs under autocast (mixed precision on CUDA).
-    Under torchrun the mean is over the rows of every process, and each step's gradient is
+    Under torchrun both are over the rows of every process, and each step's gradient is
     that of the mean loss over the whole global batch, however its rows fell to the processes.
     """
     device = torch.device(device)
     model.train()
     world_size = distributed_world_size()
     total, rows = 0.0, 0
+    correct = torch.zeros((), dtype=torch.long, device=device)  # summed on the device: no extra sync per step
     for inputs, labels in loader:
         inputs, labels = inputs.to(device), labels.to(device)
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device.type, enabled=scaler is not None):
-            loss = loss_fn(model(inputs), labels)
+            logits = model(inputs)
+            loss = loss_fn(logits, labels)
         step_loss = loss
         if world_size > 1:  # DDP averages the processes' gradients: weigh each by its share of the rows
             (global_rows,) = all_reduce_sum([len(labels)], device)
@@ -87,9 +92,10 @@ def train_one_epoch(
             scaler.step(optimizer)
             scaler.update()
         total += loss.item() * len(labels)
+        correct += (logits.detach().argmax(dim=1) == labels).sum()
         rows += len(labels)
-    total, rows = all_reduce_sum([total, rows], device)
-    return total / max(rows, 1)
+    total, correct, rows = all_reduce_sum([total, correct.item(), rows], device)
+    return {"loss": total / max(rows, 1), "accuracy": correct / max(rows, 1)}
 
 
 @torch.no_grad()
@@ -208,13 +214,19 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
         loaders["train"].batch_sampler.set_epoch(epoch)
         if hasattr(loaders["train"].dataset, "set_epoch"):  # augmentation drawn per epoch, not per process
             loaders["train"].dataset.set_epoch(epoch)
-        train_loss = train_one_epoch(trained, loaders["train"], loss_fn, optimizer, device, scaler=scaler)
+        train = train_one_epoch(trained, loaders["train"], loss_fn, optimizer, device, scaler=scaler)
         val = evaluate(model, loaders["val"], loss_fn, device)
         history.append(
-            {"epoch": epoch, "train_loss": train_loss, "val_loss": val["loss"], "val_accuracy": val["accuracy"]}
+            {
+                "epoch": epoch,
+                "train_loss": train["loss"],
+                "train_accuracy": train["accuracy"],
+                "val_loss": val["loss"],
+                "val_accuracy": val["accuracy"],
+            }
         )
         if hasattr(epochs, "set_postfix"):
-            epochs.set_postfix(loss=f"{train_loss:.3f}", val_acc=f"{val['accuracy']:.3f}")
+            epochs.set_postfix(loss=f"{train['loss']:.3f}", val_acc=f"{val['accuracy']:.3f}")
         if context.is_main:
             save_checkpoint(
                 {
@@ -242,6 +254,7 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
         "val_accuracy": val["accuracy"],
         "val_loss": val["loss"],
         "train_loss": history[-1]["train_loss"] if history else None,
+        "train_accuracy": history[-1]["train_accuracy"] if history else None,
         "epochs": config.epochs,
         "model": config.model,
         "seed": config.seed,
