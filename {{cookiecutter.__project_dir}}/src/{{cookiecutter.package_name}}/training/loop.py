@@ -6,6 +6,7 @@ any registered model on (inputs, label) batches, so it stays when you replace th
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,6 +34,7 @@ from .loader import make_loader
 from .losses import classification_loss
 from .metrics import accuracy
 from .progress import progress
+from .report import write_report
 from .runs import claim_run_folder, point_latest_at, record_run
 from .seed import capture_rng_state, deterministic_mode, restore_rng_state, seed_everything
 from .split import Split, split_examples
@@ -128,7 +130,8 @@ def evaluate(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, device: t
 
 def fit(config: TrainConfig, *, show_progress: bool | None = None) -> TrainResult:
     """Train as ``config`` says, into a run folder of its own (see ``runs.py``): ``config.json``,
-    ``environment.json``, ``checkpoint.pt`` and ``metrics.json``. ``output_dir`` names the folder;
+    ``environment.json``, ``checkpoint.pt``, ``metrics.json`` and, unless ``config.report`` is off,
+    the report (``report.html`` and its pictures, see ``report.py``). ``output_dir`` names the folder;
     without it the run gets a new one under ``runs_dir``, and ``latest`` names it once it is done.
 
     Started by torchrun, every process runs this: the model is wrapped in
@@ -158,9 +161,9 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
         preprocessor = Preprocessor.from_state_dict(resumed["preprocessor"])
     else:
         preprocessor = Preprocessor().fit(examples.subset(split.train))
-    loaders = {}
+    loaders, datasets = {}, {}
     for name, rows in (("train", split.train), ("val", split.val), ("test", split.test)):
-        dataset = preprocessor.dataset(examples.subset(rows), train=name == "train", seed=config.seed)
+        dataset = datasets[name] = preprocessor.dataset(examples.subset(rows), train=name == "train", seed=config.seed)
         if name == "train":
             loaders[name] = make_loader(
                 dataset,
@@ -265,11 +268,65 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
     }
     if context.is_main:
         write_json(metrics, output_dir / METRICS_NAME)
+        if config.report:
+            test_loader = make_loader(
+                datasets["test"], config.batch_size, shuffle=False, seed=config.seed, collate_fn=preprocessor.collate
+            )
+            _report(model, test_loader, device, output_dir, history, metrics, preprocessor.classes)
         if named_by_run:
             point_latest_at(output_dir)
     return TrainResult(
         model, preprocessor, metrics, history, checkpoint_path if checkpoint_path.exists() else None, split
     )
+
+
+@torch.no_grad()
+def predict_probabilities(
+    model: nn.Module, loader: DataLoader, device: torch.device | str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(class probabilities (N, C), labels (N,)) over ``loader`` in eval mode, on the CPU; the
+    model's mode is restored afterwards. In this process only: no reduction under torchrun."""
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    try:
+        probabilities, labels = [], []
+        for inputs, target in loader:
+            probabilities.append(torch.softmax(model(inputs.to(device)).float(), dim=1).cpu())
+            labels.append(target.cpu())
+        if not labels:
+            raise ValueError("cannot predict on an empty loader")
+        return torch.cat(probabilities), torch.cat(labels)
+    finally:
+        model.train(was_training)
+
+
+def _report(
+    model: nn.Module,
+    test_loader: DataLoader,
+    device: torch.device,
+    output_dir: Path,
+    history: list[dict[str, float]],
+    metrics: dict[str, Any],
+    classes: list[str],
+) -> None:
+    """Write the run's report (see ``report.py``) from the whole test split, scored here once more:
+    under torchrun each process holds only its share of it, and rank 0 alone calls this.
+
+    A report that cannot be written is a warning on stderr, not a failed run: the checkpoint and
+    metrics are written already and they are the run; the report is a view of them.
+    """
+    try:
+        probabilities, labels = predict_probabilities(model, test_loader, device)
+        write_report(
+            output_dir, history=history, metrics=metrics, classes=classes, probabilities=probabilities, labels=labels
+        )
+    except Exception as err:  # whatever broke (a full disk, a font, a bug): the run itself stands
+        print(
+            f"warning: no training report in {output_dir} ({type(err).__name__}: {err}); "
+            "the checkpoint and metrics.json are written",
+            file=sys.stderr,
+        )
 
 
 def _claim_output_dir(config: TrainConfig, context: DistributedContext) -> Path:
@@ -301,4 +358,5 @@ def _resume_config(config: TrainConfig, checkpoint: dict[str, Any]) -> TrainConf
         device=config.device,
         resume=config.resume,
         num_workers=config.num_workers,
+        report=config.report,
     )
