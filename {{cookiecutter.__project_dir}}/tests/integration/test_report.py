@@ -77,6 +77,14 @@ def png_size(data: bytes) -> tuple[int, int]:
     return pixels.shape[1], pixels.shape[0]
 
 
+def calibration_error_shown(page) -> float:
+    """The expected calibration error in the page's summary, under the heading that names the bins."""
+    heading = f"expected calibration error ({BINS} bins)"
+    summary = page.summary()
+    assert heading in summary, f"the summary has no {heading!r}: {sorted(summary)}"
+    return shown(summary[heading])
+
+
 def shown(text: str) -> float:
     """A number as the page prints it."""
     assert re.fullmatch(r"-?\d+\.\d{4}", text), f"{text!r} is not a number printed with four decimals"
@@ -103,7 +111,9 @@ def test_the_page_embeds_every_picture_and_loads_nothing_from_elsewhere(run_fold
         embedded.append(base64.b64decode(source.removeprefix("data:image/png;base64,"), validate=True))
         assert image.get("alt"), f"the image {image.get('id')!r} has no alt text"
     for name in PICTURES:
-        assert (run_folder / name).read_bytes() in embedded, f"report.html does not embed {name} as it is on disk"
+        path = run_folder / name
+        assert path.is_file(), f"the run folder lacks {name}, so the page cannot be checked against it"
+        assert path.read_bytes() in embedded, f"report.html does not embed {name} as it is on disk"
     assert len(embedded) == len(PICTURES), f"the page holds {len(embedded)} images, expected {len(PICTURES)}"
     outside = [address for address in page.addresses if not address.startswith("data:")]
     assert not outside, f"the page loads {outside}: it must stand alone"
@@ -137,10 +147,8 @@ def test_the_calibration_shown_is_the_checkpoint_s_on_the_test_split(
 ) -> None:
     probabilities, labels = test_predictions
     page = read_report(run_folder)
-    heading = f"expected calibration error ({BINS} bins)"
-    assert heading in page.summary(), f"the summary has no {heading!r}: {sorted(page.summary())}"
     expected = expected_calibration_error(probabilities, labels, bins=BINS)
-    error = shown(page.summary()[heading])
+    error = calibration_error_shown(page)
     assert error == pytest.approx(expected, abs=SHOWN), f"the page shows ECE {error}, the test split {expected:.6f}"
     rows = page.table("calibration")[1:]
     bins = calibration_bins(probabilities, labels, bins=BINS)
@@ -195,7 +203,7 @@ def test_the_confusion_table_has_a_row_per_true_class_and_the_error_is_the_hand_
     # Bins (0.5, 0.6]: 0.55 and 0.55, both wrong; (0.7, 0.8]: 0.75 wrong, 0.72 right; (0.8, 0.9]: 0.85 right;
     # (0.9, 1]: 0.95 right. Each bin's |accuracy - mean confidence|, weighed by its rows of six.
     expected = (2 * 0.55 + 2 * abs(0.5 - 0.735) + (1 - 0.85) + (1 - 0.95)) / 6
-    error = shown(page.summary()[f"expected calibration error ({BINS} bins)"])
+    error = calibration_error_shown(page)
     assert error == pytest.approx(expected, abs=SHOWN), f"ECE shown {error}, by hand {expected:.6f}"
     epochs = page.table("history")[1:]
     assert epochs == [
@@ -213,7 +221,8 @@ def test_a_failure_while_writing_removes_the_pictures_already_written(
     monkeypatch.setattr(report, "write_text", full_disk)  # the page, written after the pictures
     with pytest.raises(OSError, match="no space"):
         report.write_report(tmp_path, **hand_made_run())
-    assert sorted(p.name for p in tmp_path.iterdir()) == [], "a failed report left files behind"
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == [], f"a failed report left {left} behind"
 
 
 # -- where the report is written -------------------------------------------------------
