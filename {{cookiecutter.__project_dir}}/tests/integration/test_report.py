@@ -184,7 +184,7 @@ def hand_made_run() -> dict:
             {"epoch": 0, "train_loss": 1.2, "val_loss": 1.1, "val_accuracy": 0.4},
             {"epoch": 1, "train_loss": 0.8, "train_accuracy": 0.625, "val_loss": 0.9, "val_accuracy": 0.5},
         ],
-        "metrics": {"test_accuracy": 0.5, "test_loss": 0.9, "rows": {"train": 20, "val": 6, "test": 6}},
+        "metrics": {"test_accuracy": 0.5, "test_loss": 0.9, "rows": dict(train=20, val=6, test=6)},
         "classes": ["ant", "bee", "cat"],
         "probabilities": probabilities,
         "labels": torch.tensor([0, 0, 0, 1, 1, 2]),
