@@ -141,7 +141,7 @@ def draw_confusion(matrix: torch.Tensor, classes: Sequence[str]) -> bytes:
     counts = matrix.tolist()
     image = axes.imshow(counts, cmap="Blues", vmin=0)
     figure.colorbar(image, ax=axes, shrink=0.8, label="rows")
-    slanted = count > 4 or max(map(len, classes), default=0) > 6
+    slanted = count * max(map(len, classes), default=0) > 30  # long names side by side would overlap
     axes.set_xticks(
         range(count), labels=list(classes), rotation=45 if slanted else 0, ha="right" if slanted else "center"
     )
