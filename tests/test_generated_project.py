@@ -35,6 +35,10 @@ def test_train_reaches_accuracy_then_predict_and_evaluate_work(
     assert metrics["test_accuracy"] >= threshold, f"held-out accuracy {metrics['test_accuracy']:.4f} < {threshold}"
     assert f"{metrics['test_accuracy']:.4f}" in trained.stdout, trained.stdout
     assert (project / "runs/check/checkpoint.pt").is_file()
+    drawn = {"report.html", "loss.png", "accuracy.png", "confusion.png", "calibration.png"}
+    missing = sorted(name for name in drawn if not (project / "runs/check" / name).is_file())
+    assert not missing, f"the run has no {missing}; stderr: {trained.stderr[-2000:]}"
+    assert "warning" not in trained.stderr, trained.stderr[-2000:]
 
     checkpoint = "runs/check/checkpoint.pt"
     output = "runs/check/predictions.csv"

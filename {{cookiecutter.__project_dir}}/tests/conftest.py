@@ -14,6 +14,7 @@ import gc
 import os
 import random
 from collections.abc import Callable, Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -182,6 +183,72 @@ class MakeDirectoryWhenUnpickled:
 def pickled_code(tmp_path: Path) -> MakeDirectoryWhenUnpickled:
     """An object to pickle into a file: loading that file must never run it (``pickled_code.ran()``)."""
     return MakeDirectoryWhenUnpickled(tmp_path / "code-ran")
+
+
+# -- reports -----------------------------------------------------------------------------
+class ReportPage(HTMLParser):
+    """What a person reads in a run's ``report.html``: each table by its id, as rows of cell texts
+    (the header row first), each image's attributes, and every address the page would load."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+        self.tables: dict[str, list[list[str]]] = {}
+        self.images: list[dict[str, str]] = []
+        self.addresses: list[str] = []
+        self._table: list[list[str]] | None = None
+        self._cell: list[str] | None = None
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {key: value or "" for key, value in attrs}
+        self.addresses += [attributes[key] for key in ("href", "src") if key in attributes]
+        if tag == "img":
+            self.images.append(attributes)
+        elif tag == "table":
+            self._table = self.tables.setdefault(attributes.get("id", ""), [])
+        elif tag == "tr" and self._table is not None:
+            self._table.append([])
+        elif tag in ("td", "th") and self._table is not None:
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None and self._table:
+            self._table[-1].append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "table":
+            self._table = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def table(self, table_id: str) -> list[list[str]]:
+        """The rows of the table of that id, header row first; AssertionError naming it when there is none."""
+        assert table_id in self.tables, f"the report has no table {table_id!r}, only {sorted(self.tables)}"
+        return self.tables[table_id]
+
+    def summary(self) -> dict[str, str]:
+        """The summary table: each row's heading and value."""
+        return {row[0]: row[1] for row in self.table("summary")[1:]}
+
+    def confusion(self) -> tuple[list[str], list[list[int]]]:
+        """(class names across, the counts: a row per true class, a column per predicted class)."""
+        header, *rows = self.table("confusion")
+        return header[1:], [[int(cell) for cell in row[1:]] for row in rows]
+
+
+@pytest.fixture(scope="session")
+def read_report() -> Callable[[Path], ReportPage]:
+    """``read_report(run_folder)``: the run's ``report.html``, parsed (``ReportPage``)."""
+
+    def read(folder: Path) -> ReportPage:
+        page = Path(folder) / "report.html"
+        assert page.is_file(), f"{folder} holds no report.html: {sorted(p.name for p in Path(folder).iterdir())}"
+        return ReportPage(page.read_text(encoding="utf-8"))
+
+    return read
 
 
 # -- models ------------------------------------------------------------------------------

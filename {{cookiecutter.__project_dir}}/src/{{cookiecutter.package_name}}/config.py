@@ -50,6 +50,14 @@ class TrainConfig:
     amp: bool = field(default=False, metadata={"help": "mixed precision (autocast and grad scaling), CUDA only"})
     num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes"})
     resume: str | None = field(default=None, metadata={"help": "checkpoint to resume training from"})
+    # On by default: a run from `train` always has its report. Off (--no-report) it saves the
+    # drawing, a second or so, where nobody looks at the pictures (the tests' many short runs).
+    report: bool = field(
+        default=True,
+        metadata={
+            "help": "write report.html and its pictures (curves, confusion matrix, calibration) to the run folder"
+        },
+    )
 
     def __post_init__(self) -> None:
         problems = []

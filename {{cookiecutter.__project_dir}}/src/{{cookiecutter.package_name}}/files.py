@@ -73,6 +73,11 @@ def write_text(text: str, path: str | Path, *, overwrite: bool = True) -> None:
         handle.write(text)
 
 
+def write_bytes(data: bytes, path: str | Path, *, overwrite: bool = True) -> None:
+    with atomic_open(path, "wb", overwrite=overwrite) as handle:
+        handle.write(data)
+
+
 def check_output(output: str | Path, reads: Iterable[str | Path], *, overwrite: bool) -> None:
     """Refuse an output path that is a file the command reads or lies inside a folder it reads, and
     an existing output unless ``overwrite``: ValueError saying what to do instead."""

@@ -49,7 +49,7 @@ def single(tmp_path_factory: pytest.TempPathFactory, quick_data: str | None) -> 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        fit(TrainConfig(output_dir=str(output), data=quick_data, **SETTINGS), show_progress=False)
+        fit(TrainConfig(output_dir=str(output), data=quick_data, report=False, **SETTINGS), show_progress=False)
     finally:
         torch.set_num_threads(threads)
     return output

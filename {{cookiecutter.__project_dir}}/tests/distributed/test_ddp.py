@@ -36,6 +36,24 @@ loop.train_one_epoch = epoch_that_fails_on_rank_1
 loop.fit(TrainConfig(output_dir=sys.argv[1], device="cpu", epochs=200))
 """
 
+# `train` with every file the package writes (all go through files.atomic_open) logged by the rank that wrote it.
+WRITES_SCRIPT = """
+import os, sys
+from PACKAGE import files
+
+real_open = files.atomic_open
+
+def logged_open(path, *args, **kwargs):
+    with open(os.path.join(sys.argv[1], "written-by-rank-" + os.environ["RANK"]), "a") as log:
+        log.write(os.path.basename(path) + "\\n")
+    return real_open(path, *args, **kwargs)
+
+files.atomic_open = logged_open  # before the modules that write import it
+from PACKAGE.cli import main
+
+sys.exit(main(["train", "--output-dir", os.path.join(sys.argv[1], "out"), *sys.argv[2:]]))
+"""
+
 
 @pytest.fixture(scope="module")
 def ddp(tmp_path_factory: pytest.TempPathFactory, train_options: list[str]) -> Path:
@@ -58,10 +76,33 @@ def test_two_processes_learn_the_same_weights_as_one(
 def test_metrics_are_reduced_over_both_processes(single: Path, ddp: Path) -> None:
     alone = json.loads((single / "metrics.json").read_text())
     reduced = json.loads((ddp / "metrics.json").read_text())
-    for key in ("train_loss", "val_loss", "val_accuracy", "test_accuracy"):
+    for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_accuracy"):
         assert reduced[key] == pytest.approx(alone[key], abs=1e-4), (
             f"{key}: {reduced[key]} under DDP, {alone[key]} alone"
         )
+
+
+def test_the_report_under_ddp_covers_the_whole_test_split(ddp: Path, read_report) -> None:
+    # Each process scores only its share of the test rows; the report is of all of them.
+    metrics = json.loads((ddp / "metrics.json").read_text())
+    _, counts = read_report(ddp).confusion()
+    total = sum(map(sum, counts))
+    assert total == metrics["rows"]["test"], f"the report counts {total} test rows of {metrics['rows']['test']}"
+    right = sum(counts[i][i] for i in range(len(counts)))
+    assert right / total == pytest.approx(metrics["test_accuracy"]), f"{right}/{total} right in the report"
+
+
+def test_only_rank_0_writes_files(tmp_path: Path, train_options: list[str]) -> None:
+    script = tmp_path / "writes.py"
+    script.write_text(WRITES_SCRIPT.replace("PACKAGE", package.__name__))
+    options = [*train_options, "--epochs=1"]
+    result = run_torchrun(str(script), str(tmp_path), *options, processes=2, cwd=tmp_path, timeout=180)
+    assert result.returncode == 0, f"torchrun failed:\n{result.stderr[-4000:]}"
+    by_rank_0 = set((tmp_path / "written-by-rank-0").read_text().split())
+    for name in ("config.json", "checkpoint.pt", "metrics.json", "report.html", "confusion.png"):
+        assert name in by_rank_0, f"rank 0 did not write {name}; it wrote {sorted(by_rank_0)}"
+    by_rank_1 = tmp_path / "written-by-rank-1"
+    assert not by_rank_1.exists(), f"rank 1 wrote {sorted(set(by_rank_1.read_text().split()))}: rank 0 alone writes"
 
 
 def test_checkpoint_written_under_ddp_serves_in_one_process(

@@ -15,10 +15,20 @@ QUICK = {"epochs": 3, "seed": 0, "device": "cpu"}
 
 @pytest.fixture
 def quick_config(tmp_path: Path, quick_data: str | None) -> Callable[..., TrainConfig]:
-    """``quick_config(**changes)``: a short seeded CPU run on ``quick_data``, writing under ``tmp_path``."""
+    """``quick_config(**changes)``: a short seeded CPU run on ``quick_data``, writing under ``tmp_path``.
+
+    Without the report (about a second of drawing a run): ``trained`` and ``test_report.py`` check it.
+    """
 
     def make(**changes) -> TrainConfig:
-        settings = {"epochs": 2, "seed": 0, "device": "cpu", "data": quick_data, "output_dir": str(tmp_path / "run")}
+        settings = {
+            "epochs": 2,
+            "seed": 0,
+            "device": "cpu",
+            "data": quick_data,
+            "output_dir": str(tmp_path / "run"),
+            "report": False,
+        }
         return TrainConfig(**{**settings, **changes})
 
     return make
@@ -41,6 +51,6 @@ def assert_one_line_error(capsys: pytest.CaptureFixture[str]) -> Callable[..., N
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory, quick_data: str | None) -> TrainResult:
-    """The default model trained for a few epochs on ``quick_data``, with its checkpoint on disk."""
+    """The default model trained for a few epochs on ``quick_data``, with its checkpoint and report on disk."""
     output_dir = tmp_path_factory.mktemp("trained")
     return fit(TrainConfig(**QUICK, data=quick_data, output_dir=str(output_dir)), show_progress=False)

@@ -38,11 +38,12 @@ def request_csv(tmp_path, embedded_examples, split):
     return write_examples(embedded_examples.subset(split.test[:10]), tmp_path / "requests.csv")
 
 
-def test_train_writes_a_checkpoint_and_metrics_and_reports_accuracy(tmp_path, quick_data, capsys):
+def test_train_writes_a_checkpoint_metrics_and_a_report_and_prints_the_accuracy(tmp_path, quick_data, capsys):
     output_dir = tmp_path / "run"
     data = ["--data", quick_data] if quick_data else []
     assert cli.main(["train", "--epochs", "2", "--output-dir", str(output_dir), "--no-progress", *data]) == 0
     assert (output_dir / "checkpoint.pt").is_file()
+    assert (output_dir / "report.html").is_file(), "a run from `train` has no report.html"
     metrics = json.loads((output_dir / "metrics.json").read_text())
     assert metrics["epochs"] == 2
     out = capsys.readouterr().out

@@ -22,12 +22,13 @@ RUN_FILES = {"checkpoint.pt", "config.json", "environment.json", "metrics.json"}
 
 @pytest.fixture
 def train(tmp_path: Path, quick_data: str | None, monkeypatch: pytest.MonkeyPatch):
-    """``train(*options)``: the CLI's train for one epoch on the quick data, in ``tmp_path``; its exit status."""
+    """``train(*options)``: the CLI's train for one epoch on the quick data, in ``tmp_path``, without the
+    report (test_report.py checks it); its exit status."""
     monkeypatch.chdir(tmp_path)
     data = ["--data", quick_data] if quick_data else []
 
     def run(*options: str) -> int:
-        return main(["train", "--epochs", "1", "--device", "cpu", "--no-progress", *data, *options])
+        return main(["train", "--epochs", "1", "--device", "cpu", "--no-progress", "--no-report", *data, *options])
 
     return run
 

@@ -43,7 +43,14 @@ def run(quick_data):
     """``run(folder, **settings)``: one epoch on the quick data with these settings; (config, result)."""
 
     def train(tmp_path, **settings):
-        settings = {"epochs": 1, "device": "cpu", "data": quick_data, "output_dir": str(tmp_path / "run"), **settings}
+        settings = {
+            "epochs": 1,
+            "device": "cpu",
+            "data": quick_data,
+            "output_dir": str(tmp_path / "run"),
+            "report": False,
+            **settings,
+        }
         config = TrainConfig(**settings)
         return config, fit(config, show_progress=False)
 

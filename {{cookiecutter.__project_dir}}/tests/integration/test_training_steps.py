@@ -86,7 +86,8 @@ def test_epoch_loss_is_the_mean_over_rows_whatever_the_batch_sizes(model_name, m
     model = make_model(model_name, dropout=0.0).eval()
     batches = [(features[:20], labels[:20]), (features[20:], labels[20:])]  # 20 rows then 4
     loss_fn = classification_loss()
-    reported = train_one_epoch(model, batches, loss_fn, torch.optim.SGD(model.parameters(), lr=0.0), features.device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    reported = train_one_epoch(model, batches, loss_fn, optimizer, features.device)["loss"]
     model.train()
     with torch.no_grad():
         by_row = sum(loss_fn(model(x), y).item() * len(y) for x, y in batches) / len(labels)

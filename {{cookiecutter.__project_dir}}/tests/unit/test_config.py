@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from {{ cookiecutter.package_name }}.cli import build_parser
 from {{ cookiecutter.package_name }}.config import TrainConfig
 from {{ cookiecutter.package_name }}.models import available_models, build_model
 
@@ -46,3 +47,9 @@ def test_every_problem_is_reported_at_once():
 def test_config_round_trips_through_a_dict_and_ignores_unknown_keys():
     config = TrainConfig(epochs=3, seed=9, model=available_models()[-1])
     assert TrainConfig.from_dict({**config.to_dict(), "from_a_newer_version": 1}) == config
+
+
+def test_a_run_from_train_writes_its_report_unless_told_not_to():
+    assert TrainConfig().report, "the default run writes no report"
+    assert build_parser().parse_args(["train"]).report is True, "`train` writes no report by default"
+    assert build_parser().parse_args(["train", "--no-report"]).report is False, "--no-report still writes one"

@@ -1,4 +1,5 @@
-"""The pieces of the training loop that take no optimiser step: validation, the seeded loader, the device.
+"""The pieces of the training loop that take no optimiser step: validation, the epoch's figures, the seeded
+loader, the device.
 
 The steps themselves are tested in ``tests/integration/test_training_steps.py``.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 from torch.utils.data import TensorDataset
 
 from {{ cookiecutter.package_name }}.testing import assert_model_unchanged
@@ -16,6 +18,7 @@ from {{ cookiecutter.package_name }}.training import (
     evaluate,
     make_loader,
     resolve_device,
+    train_one_epoch,
 )
 
 
@@ -50,6 +53,40 @@ def test_evaluate_reports_the_loss_and_accuracy_over_all_rows(tiny_model, tiny_l
     result = evaluate(tiny_model, tiny_loader, classification_loss(), device)
     assert result["loss"] == pytest.approx(expected_loss, rel=1e-5), f"loss {result['loss']}, by hand {expected_loss}"
     assert result["accuracy"] == pytest.approx(accuracy(logits, labels)), f"accuracy {result['accuracy']}"
+
+
+class FrozenOptimizer:
+    """Takes the steps of an optimiser and changes nothing (the unit tier builds no torch optimiser)."""
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        pass
+
+    def step(self) -> None:
+        pass
+
+
+class SaysItsInput(nn.Module):
+    """Predicts the class written in each row's only feature, whatever its (zero) weights."""
+
+    def __init__(self, classes: int) -> None:
+        super().__init__()
+        self.classes = classes
+        self.offset = nn.Parameter(torch.zeros(classes))
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return nn.functional.one_hot(inputs[:, 0].long(), self.classes).float() * 10 + self.offset
+
+
+def test_the_training_accuracy_is_the_share_of_the_epoch_s_rows_predicted_right():
+    # 3 of 4 right in the first batch, 0 of 2 in the second: 3 of 6 rows, where the mean of the
+    # batches' accuracies would say 0.375.
+    batches = [
+        (torch.tensor([[0.0], [1.0], [2.0], [0.0]]), torch.tensor([0, 1, 2, 1])),
+        (torch.tensor([[1.0], [1.0]]), torch.tensor([0, 2])),
+    ]
+    result = train_one_epoch(SaysItsInput(3), batches, classification_loss(), FrozenOptimizer(), "cpu")
+    assert result["accuracy"] == pytest.approx(0.5), f"training accuracy {result['accuracy']}, 3 of 6 rows are right"
+    assert result["loss"] > 0, result
 
 
 def loader_order(loader, epoch: int) -> list[int]:

@@ -1,4 +1,4 @@
-"""The training loss (cross-entropy on logits) and the accuracy metric."""
+"""The training loss (cross-entropy on logits) and the metrics: accuracy, confusion matrix, calibration."""
 
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from {{ cookiecutter.package_name }}.testing import assert_finite
-from {{ cookiecutter.package_name }}.training import accuracy, classification_loss, expected_calibration_error
+from {{ cookiecutter.package_name }}.training import (
+    accuracy,
+    calibration_bins,
+    classification_loss,
+    confusion_matrix,
+    expected_calibration_error,
+)
 
 NUM_CLASSES = 3
 
@@ -186,3 +192,28 @@ def test_calibration_error_refuses_malformed_input():
         expected_calibration_error(torch.zeros(3, NUM_CLASSES), torch.zeros(2, dtype=torch.long))
     with pytest.raises(ValueError, match="empty"):
         expected_calibration_error(torch.zeros(0, NUM_CLASSES), torch.zeros(0, dtype=torch.long))
+
+
+def test_confusion_matrix_has_a_row_per_true_class_and_a_column_per_prediction():
+    targets = torch.tensor([0, 0, 0, 1, 1, 2])
+    predicted = torch.tensor([0, 1, 1, 1, 2, 2])
+    matrix = confusion_matrix(predicted, targets, NUM_CLASSES)
+    expected = [[1, 2, 0], [0, 1, 1], [0, 0, 1]]
+    assert matrix.tolist() == expected, f"confusion matrix {matrix.tolist()}, by hand {expected}"
+
+
+def test_confusion_matrix_refuses_classes_it_has_no_row_for():
+    with pytest.raises(ValueError, match="targets holds classes outside"):
+        confusion_matrix(torch.tensor([0, 1]), torch.tensor([0, NUM_CLASSES]), NUM_CLASSES)
+    with pytest.raises(ValueError, match="expected predicted"):
+        confusion_matrix(torch.tensor([0, 1]), torch.tensor([0]), NUM_CLASSES)
+
+
+def test_calibration_bins_hold_each_row_once_with_its_bin_s_confidence_and_accuracy():
+    probabilities = torch.tensor([[0.75, 0.25], [0.75, 0.25], [0.95, 0.05]])
+    bins = calibration_bins(probabilities, torch.tensor([0, 1, 0]), bins=10)
+    assert [b.rows for b in bins] == [0, 0, 0, 0, 0, 0, 0, 2, 0, 1], [b.rows for b in bins]
+    assert (bins[7].lower, bins[7].upper) == pytest.approx((0.7, 0.8))
+    assert (bins[7].confidence, bins[7].accuracy) == pytest.approx((0.75, 0.5))
+    assert (bins[9].confidence, bins[9].accuracy) == pytest.approx((0.95, 1.0))
+    assert (bins[0].confidence, bins[0].accuracy) == (None, None), "an empty bin has no confidence or accuracy"

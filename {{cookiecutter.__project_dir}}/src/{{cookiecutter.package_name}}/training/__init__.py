@@ -5,7 +5,7 @@ from .distributed import DistributedContext, distributed, resolve_device
 from .loader import make_loader
 from .loop import TrainResult, evaluate, fit, train_one_epoch
 from .losses import classification_loss
-from .metrics import accuracy, expected_calibration_error
+from .metrics import accuracy, calibration_bins, confusion_matrix, expected_calibration_error
 from .seed import capture_rng_state, deterministic_mode, restore_rng_state, seed_everything, seed_worker
 from .split import Split, split_examples, stratified_split
 
@@ -15,8 +15,10 @@ __all__ = [
     "Split",
     "TrainResult",
     "accuracy",
+    "calibration_bins",
     "capture_rng_state",
     "classification_loss",
+    "confusion_matrix",
     "deterministic_mode",
     "distributed",
     "evaluate",

@@ -6,6 +6,7 @@ any registered model on (inputs, label) batches, so it stays when you replace th
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,6 +34,7 @@ from .loader import make_loader
 from .losses import classification_loss
 from .metrics import accuracy
 from .progress import progress
+from .report import write_report
 from .runs import claim_run_folder, point_latest_at, record_run
 from .seed import capture_rng_state, deterministic_mode, restore_rng_state, seed_everything
 from .split import Split, split_examples
@@ -59,22 +61,27 @@ def train_one_epoch(
     device: torch.device | str,
     *,
     scaler: torch.amp.GradScaler | None = None,
-) -> float:
-    """One pass over ``loader`` in train mode; the mean training loss per row.
+) -> dict[str, float]:
+    """One pass over ``loader`` in train mode: the mean training ``loss`` per row and the
+    ``accuracy``, the share of rows predicted right.
 
+    Both are measured on the logits each step computes anyway, so in train mode (dropout on)
+    and with the weights as they were before that step: a running figure, not a second pass.
     With a ``scaler`` the forward pass runs under autocast (mixed precision on CUDA).
-    Under torchrun the mean is over the rows of every process, and each step's gradient is
+    Under torchrun both are over the rows of every process, and each step's gradient is
     that of the mean loss over the whole global batch, however its rows fell to the processes.
     """
     device = torch.device(device)
     model.train()
     world_size = distributed_world_size()
     total, rows = 0.0, 0
+    correct = torch.zeros((), dtype=torch.long, device=device)  # summed on the device: no extra sync per step
     for inputs, labels in loader:
         inputs, labels = inputs.to(device), labels.to(device)
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device.type, enabled=scaler is not None):
-            loss = loss_fn(model(inputs), labels)
+            logits = model(inputs)
+            loss = loss_fn(logits, labels)
         step_loss = loss
         if world_size > 1:  # DDP averages the processes' gradients: weigh each by its share of the rows
             (global_rows,) = all_reduce_sum([len(labels)], device)
@@ -87,9 +94,10 @@ def train_one_epoch(
             scaler.step(optimizer)
             scaler.update()
         total += loss.item() * len(labels)
+        correct += (logits.detach().argmax(dim=1) == labels).sum()
         rows += len(labels)
-    total, rows = all_reduce_sum([total, rows], device)
-    return total / max(rows, 1)
+    total, correct, rows = all_reduce_sum([total, correct.item(), rows], device)
+    return {"loss": total / max(rows, 1), "accuracy": correct / max(rows, 1)}
 
 
 @torch.no_grad()
@@ -122,7 +130,8 @@ def evaluate(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, device: t
 
 def fit(config: TrainConfig, *, show_progress: bool | None = None) -> TrainResult:
     """Train as ``config`` says, into a run folder of its own (see ``runs.py``): ``config.json``,
-    ``environment.json``, ``checkpoint.pt`` and ``metrics.json``. ``output_dir`` names the folder;
+    ``environment.json``, ``checkpoint.pt``, ``metrics.json`` and, unless ``config.report`` is off,
+    the report (``report.html`` and its pictures, see ``report.py``). ``output_dir`` names the folder;
     without it the run gets a new one under ``runs_dir``, and ``latest`` names it once it is done.
 
     Started by torchrun, every process runs this: the model is wrapped in
@@ -152,9 +161,9 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
         preprocessor = Preprocessor.from_state_dict(resumed["preprocessor"])
     else:
         preprocessor = Preprocessor().fit(examples.subset(split.train))
-    loaders = {}
+    loaders, datasets = {}, {}
     for name, rows in (("train", split.train), ("val", split.val), ("test", split.test)):
-        dataset = preprocessor.dataset(examples.subset(rows), train=name == "train", seed=config.seed)
+        dataset = datasets[name] = preprocessor.dataset(examples.subset(rows), train=name == "train", seed=config.seed)
         if name == "train":
             loaders[name] = make_loader(
                 dataset,
@@ -208,13 +217,19 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
         loaders["train"].batch_sampler.set_epoch(epoch)
         if hasattr(loaders["train"].dataset, "set_epoch"):  # augmentation drawn per epoch, not per process
             loaders["train"].dataset.set_epoch(epoch)
-        train_loss = train_one_epoch(trained, loaders["train"], loss_fn, optimizer, device, scaler=scaler)
+        train = train_one_epoch(trained, loaders["train"], loss_fn, optimizer, device, scaler=scaler)
         val = evaluate(model, loaders["val"], loss_fn, device)
         history.append(
-            {"epoch": epoch, "train_loss": train_loss, "val_loss": val["loss"], "val_accuracy": val["accuracy"]}
+            {
+                "epoch": epoch,
+                "train_loss": train["loss"],
+                "train_accuracy": train["accuracy"],
+                "val_loss": val["loss"],
+                "val_accuracy": val["accuracy"],
+            }
         )
         if hasattr(epochs, "set_postfix"):
-            epochs.set_postfix(loss=f"{train_loss:.3f}", val_acc=f"{val['accuracy']:.3f}")
+            epochs.set_postfix(loss=f"{train['loss']:.3f}", val_acc=f"{val['accuracy']:.3f}")
         if context.is_main:
             save_checkpoint(
                 {
@@ -242,6 +257,7 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
         "val_accuracy": val["accuracy"],
         "val_loss": val["loss"],
         "train_loss": history[-1]["train_loss"] if history else None,
+        "train_accuracy": history[-1]["train_accuracy"] if history else None,
         "epochs": config.epochs,
         "model": config.model,
         "seed": config.seed,
@@ -252,11 +268,65 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
     }
     if context.is_main:
         write_json(metrics, output_dir / METRICS_NAME)
+        if config.report:
+            test_loader = make_loader(
+                datasets["test"], config.batch_size, shuffle=False, seed=config.seed, collate_fn=preprocessor.collate
+            )
+            _report(model, test_loader, device, output_dir, history, metrics, preprocessor.classes)
         if named_by_run:
             point_latest_at(output_dir)
     return TrainResult(
         model, preprocessor, metrics, history, checkpoint_path if checkpoint_path.exists() else None, split
     )
+
+
+@torch.no_grad()
+def predict_probabilities(
+    model: nn.Module, loader: DataLoader, device: torch.device | str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(class probabilities (N, C), labels (N,)) over ``loader`` in eval mode, on the CPU; the
+    model's mode is restored afterwards. In this process only: no reduction under torchrun."""
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    try:
+        probabilities, labels = [], []
+        for inputs, target in loader:
+            probabilities.append(torch.softmax(model(inputs.to(device)).float(), dim=1).cpu())
+            labels.append(target.cpu())
+        if not labels:
+            raise ValueError("cannot predict on an empty loader")
+        return torch.cat(probabilities), torch.cat(labels)
+    finally:
+        model.train(was_training)
+
+
+def _report(
+    model: nn.Module,
+    test_loader: DataLoader,
+    device: torch.device,
+    output_dir: Path,
+    history: list[dict[str, float]],
+    metrics: dict[str, Any],
+    classes: list[str],
+) -> None:
+    """Write the run's report (see ``report.py``) from the whole test split, scored here once more:
+    under torchrun each process holds only its share of it, and rank 0 alone calls this.
+
+    A report that cannot be written is a warning on stderr, not a failed run: the checkpoint and
+    metrics are written already and they are the run; the report is a view of them.
+    """
+    try:
+        probabilities, labels = predict_probabilities(model, test_loader, device)
+        write_report(
+            output_dir, history=history, metrics=metrics, classes=classes, probabilities=probabilities, labels=labels
+        )
+    except Exception as err:  # whatever broke (a full disk, a font, a bug): the run itself stands
+        print(
+            f"warning: no training report in {output_dir} ({type(err).__name__}: {err}); "
+            "the checkpoint and metrics.json are written",
+            file=sys.stderr,
+        )
 
 
 def _claim_output_dir(config: TrainConfig, context: DistributedContext) -> Path:
@@ -288,4 +358,5 @@ def _resume_config(config: TrainConfig, checkpoint: dict[str, Any]) -> TrainConf
         device=config.device,
         resume=config.resume,
         num_workers=config.num_workers,
+        report=config.report,
     )

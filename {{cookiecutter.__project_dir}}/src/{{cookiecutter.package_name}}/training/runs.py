@@ -3,7 +3,8 @@
 A run folder holds everything needed to reproduce the run: ``config.json`` (the resolved
 settings, the seed among them: ``train --config <folder>/config.json`` trains it again),
 ``environment.json`` (Python, the packages, the machine, the git commit, the data's
-sha256), then ``checkpoint.pt`` and ``metrics.json``.
+sha256), then ``checkpoint.pt``, ``metrics.json`` and the report (``report.html`` with its
+pictures ``loss.png``, ``accuracy.png``, ``confusion.png`` and ``calibration.png``).
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ ENVIRONMENT_NAME = "environment.json"
 LATEST = "latest"
 # What a run's checkpoint and metrics are called; another run's files in a folder make it taken.
 RUN_FILES = ("checkpoint.pt", "metrics.json", CONFIG_NAME)
-# Settings that say where a run goes, not what it learns: left out of the folder name's hash.
-LOCATION_FIELDS = ("output_dir", "runs_dir", "name", "resume", "device", "num_workers")
+# Settings that say where a run goes and what it writes besides, not what it learns: left out
+# of the folder name's hash.
+LOCATION_FIELDS = ("output_dir", "runs_dir", "name", "resume", "device", "num_workers", "report")
 DISTRIBUTION = "{{ cookiecutter.project_slug }}"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 

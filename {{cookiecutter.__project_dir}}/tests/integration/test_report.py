@@ -1,0 +1,262 @@
+"""Every run writes a report people can look at: its pictures are there, they and the page show the
+run's own numbers (recomputed here from the checkpoint), the page needs nothing but itself, and a
+report that cannot be written leaves no half of one behind and does not fail the run."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import {{ cookiecutter.package_name }} as package
+from {{ cookiecutter.package_name }}.config import TrainConfig
+from {{ cookiecutter.package_name }}.data import load_examples
+from {{ cookiecutter.package_name }}.inference import Predictor
+from {{ cookiecutter.package_name }}.training import (
+    calibration_bins,
+    confusion_matrix,
+    expected_calibration_error,
+    fit,
+    load_checkpoint,
+    report,
+    split_examples,
+)
+
+pytestmark = pytest.mark.slow
+
+PICTURES = ("loss.png", "accuracy.png", "confusion.png", "calibration.png")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+BINS = 10
+# The page prints four decimals: a number shown may be this far from the value it stands for.
+SHOWN = 5e-5 + 1e-9
+
+# Import every module of the package (but __main__, which would run the command line, and the
+# server, which needs the serve extra) and name the first one after which matplotlib is loaded.
+IMPORT_EVERYTHING = """
+import importlib, pkgutil, sys
+import PACKAGE
+skipped = {"PACKAGE.__main__", "PACKAGE.inference.server"}
+for module in pkgutil.walk_packages(PACKAGE.__path__, "PACKAGE."):
+    if module.name not in skipped:
+        importlib.import_module(module.name)
+        if "matplotlib" in sys.modules:
+            sys.exit(f"importing {module.name} imported matplotlib")
+"""
+
+
+@pytest.fixture(scope="module")
+def run_folder(trained) -> Path:
+    """The folder of the shared short run, written with the defaults: its report among its files."""
+    return trained.checkpoint_path.parent
+
+
+@pytest.fixture(scope="module")
+def test_predictions(trained) -> tuple[torch.Tensor, torch.Tensor]:
+    """(probabilities, labels) of the run's checkpoint on its test split, found again from its stored settings."""
+    config = TrainConfig.from_dict(load_checkpoint(trained.checkpoint_path)["config"])
+    examples = load_examples(config.data)
+    split = split_examples(examples, config.val_fraction, config.test_fraction, config.seed)
+    rows = examples.subset(split.test)
+    predictor = Predictor.from_checkpoint(trained.checkpoint_path)
+    probabilities = torch.as_tensor(predictor.predict_proba(rows.inputs))
+    return probabilities, torch.as_tensor(predictor.preprocessor.encode_labels(rows.labels))
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of a PNG, decoded by matplotlib (Pillow is not a dependency of every project)."""
+    from matplotlib.image import imread
+
+    pixels = imread(io.BytesIO(data), format="png")
+    return pixels.shape[1], pixels.shape[0]
+
+
+def calibration_error_shown(page) -> float:
+    """The expected calibration error in the page's summary, under the heading that names the bins."""
+    heading = f"expected calibration error ({BINS} bins)"
+    summary = page.summary()
+    assert heading in summary, f"the summary has no {heading!r}: {sorted(summary)}"
+    return shown(summary[heading])
+
+
+def shown(text: str) -> float:
+    """A number as the page prints it."""
+    assert re.fullmatch(r"-?\d+\.\d{4}", text), f"{text!r} is not a number printed with four decimals"
+    return float(text)
+
+
+# -- the report of a real run ----------------------------------------------------------
+def test_every_picture_is_a_png_in_the_run_folder(run_folder: Path) -> None:
+    for name in PICTURES:
+        path = run_folder / name
+        assert path.is_file(), f"the run folder lacks {name}: {sorted(p.name for p in run_folder.iterdir())}"
+        data = path.read_bytes()
+        assert data.startswith(PNG_SIGNATURE), f"{name} does not start with the PNG signature: {data[:8]!r}"
+        width, height = png_size(data)
+        assert min(width, height) >= 300, f"{name} is {width}x{height} pixels, too small to read"
+
+
+def test_the_page_embeds_every_picture_and_loads_nothing_from_elsewhere(run_folder: Path, read_report) -> None:
+    page = read_report(run_folder)
+    embedded = []
+    for image in page.images:
+        source = image.get("src", "")
+        assert source.startswith("data:image/png;base64,"), f"an image is loaded from {source[:80]!r}"
+        embedded.append(base64.b64decode(source.removeprefix("data:image/png;base64,"), validate=True))
+        assert image.get("alt"), f"the image {image.get('id')!r} has no alt text"
+    for name in PICTURES:
+        path = run_folder / name
+        assert path.is_file(), f"the run folder lacks {name}, so the page cannot be checked against it"
+        assert path.read_bytes() in embedded, f"report.html does not embed {name} as it is on disk"
+    assert len(embedded) == len(PICTURES), f"the page holds {len(embedded)} images, expected {len(PICTURES)}"
+    outside = [address for address in page.addresses if not address.startswith("data:")]
+    assert not outside, f"the page loads {outside}: it must stand alone"
+    for marker in ("<link", "<script", "@import", "url("):
+        assert marker not in page.text, f"the page holds {marker!r}: it must load nothing"
+
+
+def test_the_confusion_matrix_is_the_checkpoint_s_on_the_test_split(
+    run_folder: Path, read_report, trained, test_predictions
+) -> None:
+    probabilities, labels = test_predictions
+    page = read_report(run_folder)
+    classes, counts = page.confusion()
+    assert classes == trained.preprocessor.classes, f"the table names classes {classes}"
+    metrics = json.loads((run_folder / "metrics.json").read_text())
+    total = sum(map(sum, counts))
+    assert total == metrics["rows"]["test"], (
+        f"the confusion matrix counts {total} rows, the test split has {metrics['rows']['test']}: other rows scored"
+    )
+    right = sum(counts[i][i] for i in range(len(counts)))
+    assert right / total == pytest.approx(metrics["test_accuracy"]), (
+        f"its diagonal gives accuracy {right}/{total}, metrics.json says {metrics['test_accuracy']:.4f}"
+    )
+    assert shown(page.summary()["test accuracy"]) == pytest.approx(metrics["test_accuracy"], abs=SHOWN)
+    expected = confusion_matrix(probabilities.argmax(dim=1), labels, len(classes)).tolist()
+    assert counts == expected, f"the page shows {counts}, the checkpoint predicts {expected} (rows: true classes)"
+
+
+def test_the_calibration_shown_is_the_checkpoint_s_on_the_test_split(
+    run_folder: Path, read_report, test_predictions
+) -> None:
+    probabilities, labels = test_predictions
+    page = read_report(run_folder)
+    expected = expected_calibration_error(probabilities, labels, bins=BINS)
+    error = calibration_error_shown(page)
+    assert error == pytest.approx(expected, abs=SHOWN), f"the page shows ECE {error}, the test split {expected:.6f}"
+    rows = page.table("calibration")[1:]
+    bins = calibration_bins(probabilities, labels, bins=BINS)
+    assert len(rows) == BINS, f"the calibration table has {len(rows)} bins, expected {BINS}"
+    for row, part in zip(rows, bins, strict=True):
+        assert int(row[1]) == part.rows, f"bin {row[0]}: {row[1]} rows shown, the test split {part.rows}"
+        if part.rows:
+            assert shown(row[2]) == pytest.approx(part.confidence, abs=SHOWN), f"bin {row[0]}: confidence {row[2]}"
+            assert shown(row[3]) == pytest.approx(part.accuracy, abs=SHOWN), f"bin {row[0]}: accuracy {row[3]}"
+
+
+def test_the_epoch_table_has_a_row_per_epoch_of_the_history(run_folder: Path, read_report, trained) -> None:
+    header, *rows = read_report(run_folder).table("history")
+    assert header == ["epoch", "train loss", "train accuracy", "validation loss", "validation accuracy"], header
+    assert len(rows) == len(trained.history), f"{len(rows)} rows for {len(trained.history)} epochs"
+    for row, epoch in zip(rows, trained.history, strict=True):
+        assert int(row[0]) == epoch["epoch"] + 1, f"row {row} is not epoch {epoch['epoch'] + 1}"
+        keys = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
+        for cell, key in zip(row[1:], keys, strict=True):
+            assert 0 <= epoch[key] < float("inf"), f"epoch {epoch['epoch']}: {key} is {epoch[key]}"
+            assert shown(cell) == pytest.approx(epoch[key], abs=SHOWN), f"epoch {row[0]}: {key} {cell}, history {epoch}"
+
+
+# -- the report module, on numbers known by hand -----------------------------------------
+def hand_made_run() -> dict:
+    """Three classes, six test rows with a confusion matrix that is not symmetric, two epochs (the
+    first from a history that did not yet record the training accuracy)."""
+    probabilities = torch.tensor(
+        [[0.85, 0.1, 0.05], [0.3, 0.55, 0.15], [0.2, 0.75, 0.05], [0.1, 0.72, 0.18], [0.1, 0.35, 0.55], [0, 0.05, 0.95]]
+    )
+    return {
+        "history": [
+            {"epoch": 0, "train_loss": 1.2, "val_loss": 1.1, "val_accuracy": 0.4},
+            {"epoch": 1, "train_loss": 0.8, "train_accuracy": 0.625, "val_loss": 0.9, "val_accuracy": 0.5},
+        ],
+        "metrics": {"test_accuracy": 0.5, "test_loss": 0.9, "rows": dict(train=20, val=6, test=6)},
+        "classes": ["ant", "bee", "cat"],
+        "probabilities": probabilities,
+        "labels": torch.tensor([0, 0, 0, 1, 1, 2]),
+    }
+
+
+def test_the_confusion_table_has_a_row_per_true_class_and_the_error_is_the_hand_computed_one(
+    tmp_path: Path, read_report
+) -> None:
+    report.write_report(tmp_path, **hand_made_run())
+    page = read_report(tmp_path)
+    classes, counts = page.confusion()
+    assert classes == ["ant", "bee", "cat"], classes
+    # True ant: predicted ant once, bee twice; true bee: bee once, cat once; true cat: cat.
+    assert counts == [[1, 2, 0], [0, 1, 1], [0, 0, 1]], f"rows must be the true classes, got {counts}"
+    # Bins (0.5, 0.6]: 0.55 and 0.55, both wrong; (0.7, 0.8]: 0.75 wrong, 0.72 right; (0.8, 0.9]: 0.85 right;
+    # (0.9, 1]: 0.95 right. Each bin's |accuracy - mean confidence|, weighed by its rows of six.
+    expected = (2 * 0.55 + 2 * abs(0.5 - 0.735) + (1 - 0.85) + (1 - 0.95)) / 6
+    error = calibration_error_shown(page)
+    assert error == pytest.approx(expected, abs=SHOWN), f"ECE shown {error}, by hand {expected:.6f}"
+    epochs = page.table("history")[1:]
+    assert epochs == [
+        ["1", "1.2000", "–", "1.1000", "0.4000"],
+        ["2", "0.8000", "0.6250", "0.9000", "0.5000"],
+    ], epochs
+
+
+def test_a_failure_while_writing_removes_the_pictures_already_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full_disk(*args, **kwargs):
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(report, "write_text", full_disk)  # the page, written after the pictures
+    with pytest.raises(OSError, match="no space"):
+        report.write_report(tmp_path, **hand_made_run())
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == [], f"a failed report left {left} behind"
+
+
+# -- where the report is written -------------------------------------------------------
+def test_a_report_that_cannot_be_drawn_warns_and_the_run_stands(
+    quick_config, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(*args, **kwargs):
+        raise RuntimeError("no font found")
+
+    monkeypatch.setattr(report, "draw_curves", broken)
+    config = quick_config(epochs=1, report=True)
+    result = fit(config, show_progress=False)
+    folder = Path(config.output_dir)
+    left = sorted(p.name for p in folder.iterdir())
+    assert left == ["checkpoint.pt", "config.json", "environment.json", "metrics.json"], (
+        f"a report that failed left {left}"
+    )
+    assert result.checkpoint_path is not None, "the run lost its checkpoint"
+    err = capsys.readouterr().err
+    assert "warning: no training report" in err, f"no warning on stderr: {err!r}"
+    assert "no font found" in err, f"the warning does not say what broke: {err!r}"
+
+
+def test_a_run_with_no_report_writes_none(quick_config) -> None:
+    config = quick_config(epochs=1, report=False)
+    fit(config, show_progress=False)
+    drawn = [name for name in (*PICTURES, "report.html") if (Path(config.output_dir) / name).exists()]
+    assert not drawn, f"report=False wrote {drawn}"
+
+
+def test_importing_the_package_does_not_import_matplotlib() -> None:
+    script = IMPORT_EVERYTHING.replace("PACKAGE", package.__name__)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, (
+        f"{result.stderr.strip()[-2000:]}: matplotlib belongs inside the functions that draw, "
+        "so that the package, the unit tests and runs without a report do not pay for it"
+    )
