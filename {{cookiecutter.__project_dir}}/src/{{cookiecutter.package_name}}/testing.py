@@ -281,9 +281,9 @@ def assert_memorises_random_labels(
             if accuracy >= min_accuracy:
                 return steps
     raise AssertionError(
-        f"{type(model).__name__} fitted only {accuracy:.0%} of {len(targets)} random labels after {steps} steps, "
-        f"wanted {min_accuracy:.0%}: it has no more capacity than a linear model on these rows (an activation "
-        "replaced by identity? a block or layer skipped in forward?)"
+        f"{type(model).__name__} fitted only {100 * accuracy:.0f} percent of {len(targets)} random labels after "
+        f"{steps} steps, wanted {100 * min_accuracy:.0f}: it has no more capacity than a linear model on these "
+        "rows (an activation replaced by identity? a block or layer skipped in forward?)"
     )
 
 

@@ -38,9 +38,10 @@ def test_a_short_run_drives_the_training_loss_down(model_name, quick_config):
     result = fit(replace(config, epochs=epochs), show_progress=False)
     losses = [round(h["train_loss"], 4) for h in result.history]
     assert len(losses) == epochs, f"history has {len(losses)} epochs, expected {epochs}"
-    assert min(losses[-2:]) < 0.7 * losses[0] and max(losses[-2:]) < losses[0], (
-        f"training loss per epoch {losses}: one of the last two should be 30% below the first, and neither above it"
+    assert min(losses[-2:]) < 0.7 * losses[0], (
+        f"training loss per epoch {losses}: neither of the last two is 30% below the first"
     )
+    assert max(losses[-2:]) < losses[0], f"training loss per epoch {losses}: one of the last two is above the first"
     majority = max(np.unique(examples.labels[split.val], return_counts=True)[1]) / len(split.val)
     assert result.metrics["val_accuracy"] > majority, (
         f"validation accuracy {result.metrics['val_accuracy']:.3f} is no better than always answering the most "
