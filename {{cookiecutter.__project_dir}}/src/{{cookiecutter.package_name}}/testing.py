@@ -205,6 +205,30 @@ def assert_step_updates_every_parameter(
     assert_parameters_changed(before, model, what="one optimiser step")
 
 
+def _train_on_batch_until(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    measure: Callable[[], float],
+    done: Callable[[float], bool],
+    *,
+    optimizer: torch.optim.Optimizer | None,
+    loss_fn: LossFn,
+    max_steps: int,
+    check_every: int,
+) -> tuple[int, float]:
+    """Step the project's training loop on one fixed batch until ``done(measure())`` or ``max_steps``;
+    (steps taken, last measure). ``measure`` runs in eval mode; Adam at 1e-2 unless told otherwise."""
+    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=1e-2)
+    steps, value = 0, measure()
+    with _mode(model, True):
+        while steps < max_steps and not done(value):
+            train_one_epoch(model, [(inputs, targets)] * check_every, loss_fn, optimizer, inputs.device)
+            steps += check_every
+            value = measure()
+    return steps, value
+
+
 def assert_overfits_batch(
     model: nn.Module,
     inputs: torch.Tensor,
@@ -224,25 +248,29 @@ def assert_overfits_batch(
     the number of steps it took.
     """
     loss_fn = loss_fn or classification_loss()
-    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=1e-2)
 
     def eval_loss() -> float:
         return loss_fn(_forward(model, inputs, training=False), targets).item()
 
-    initial = final = eval_loss()
-    steps = 0
-    with _mode(model, True):
-        while steps < max_steps:
-            train_one_epoch(model, [(inputs, targets)] * check_every, loss_fn, optimizer, inputs.device)
-            steps += check_every
-            final = eval_loss()
-            if final <= target_loss:
-                return steps
-    raise AssertionError(
-        f"could not overfit one fixed batch of {len(targets)} rows: loss {initial:.4f} -> {final:.4f} after "
-        f"{steps} steps, wanted <= {target_loss} (probabilities fed to the loss? a gradient sign error? "
-        "gradients never zeroed?)"
+    initial = eval_loss()
+    steps, final = _train_on_batch_until(
+        model,
+        inputs,
+        targets,
+        eval_loss,
+        lambda loss: loss <= target_loss,
+        optimizer=optimizer,
+        loss_fn=loss_fn,
+        max_steps=max_steps,
+        check_every=check_every,
     )
+    if final > target_loss:
+        raise AssertionError(
+            f"could not overfit one fixed batch of {len(targets)} rows: loss {initial:.4f} -> {final:.4f} after "
+            f"{steps} steps, wanted <= {target_loss} (probabilities fed to the loss? a gradient sign error? "
+            "gradients never zeroed?)"
+        )
+    return steps
 
 
 def assert_memorises_random_labels(
@@ -265,26 +293,28 @@ def assert_memorises_random_labels(
     easy dataset, so only a test like this one sees it. Accuracy is measured in eval mode;
     returns the number of steps it took.
     """
-    loss_fn = loss_fn or classification_loss()
-    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=1e-2)
 
     def eval_accuracy() -> float:
         return (_forward(model, inputs, training=False).argmax(dim=1) == targets).double().mean().item()
 
-    accuracy = eval_accuracy()
-    steps = 0
-    with _mode(model, True):
-        while steps < max_steps:
-            train_one_epoch(model, [(inputs, targets)] * check_every, loss_fn, optimizer, inputs.device)
-            steps += check_every
-            accuracy = eval_accuracy()
-            if accuracy >= min_accuracy:
-                return steps
-    raise AssertionError(
-        f"{type(model).__name__} fitted only {100 * accuracy:.0f} percent of {len(targets)} random labels after "
-        f"{steps} steps, wanted {100 * min_accuracy:.0f}: it has no more capacity than a linear model on these "
-        "rows (an activation replaced by identity? a block or layer skipped in forward?)"
+    steps, accuracy = _train_on_batch_until(
+        model,
+        inputs,
+        targets,
+        eval_accuracy,
+        lambda accuracy: accuracy >= min_accuracy,
+        optimizer=optimizer,
+        loss_fn=loss_fn or classification_loss(),
+        max_steps=max_steps,
+        check_every=check_every,
     )
+    if accuracy < min_accuracy:
+        raise AssertionError(
+            f"{type(model).__name__} fitted only {100 * accuracy:.0f} percent of {len(targets)} random labels after "
+            f"{steps} steps, wanted {100 * min_accuracy:.0f}: it has no more capacity than a linear model on these "
+            "rows (an activation replaced by identity? a block or layer skipped in forward?)"
+        )
+    return steps
 
 
 # -- modes and determinism -------------------------------------------------------------
