@@ -10,6 +10,7 @@ what a bake or a generated project's run leaves there is pytest's to clean up.
 
 from __future__ import annotations
 
+import ast
 import itertools
 import json
 import os
@@ -34,16 +35,26 @@ BIN = Path(sys.executable).parent
 
 
 def pip_find_links() -> str | None:
-    """The wheel folders pip is configured with (``pip config``), if any."""
-    result = subprocess.run(
-        [sys.executable, "-m", "pip", "config", "get", "global.find-links"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        return None
-    return result.stdout.strip() or None
+    """The wheel folders pip is configured with (``PIP_FIND_LINKS``, else ``pip config``), if any.
+
+    The interpreter running these tests may have no pip (nox builds its environments with uv):
+    then the system's ``python3`` reads pip's configuration, which is the machine's, not an
+    environment's. Without these folders uv would resolve torch from the index (a CUDA build).
+    """
+    if os.environ.get("PIP_FIND_LINKS"):
+        return os.environ["PIP_FIND_LINKS"]
+    for python in dict.fromkeys([sys.executable, shutil.which("python3")]):
+        if python is None:
+            continue
+        result = subprocess.run(
+            [python, "-m", "pip", "config", "get", "global.find-links"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode == 0 and result.stdout.strip():
+            return result.stdout.strip()
+    return None
 
 
 def subprocess_env() -> dict[str, str]:
@@ -200,6 +211,12 @@ def make_env(path: Path, project: Path) -> Path:
         venv.create(path, with_pip=True)
         python = path / "bin" / "python"
         run(python, "-m", "pip", "install", "-q", "-e", ".[test,serve]", cwd=project)
+    if "UV_FIND_LINKS" in ENV:  # a local wheel folder holds the pinned torch: a CUDA build is a wrong turn
+        listed = "import importlib.metadata as m; print(sorted({d.metadata['Name'] for d in m.distributions()}))"
+        names = run(python, "-c", listed, cwd=project).stdout
+        cuda = [name for name in ast.literal_eval(names) if name.lower().startswith("nvidia")]
+        if cuda:
+            pytest.fail(f"{path} took torch's CUDA build ({cuda[:3]} ...), not the wheel in {ENV['UV_FIND_LINKS']}")
     return python
 
 
