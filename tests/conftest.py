@@ -70,6 +70,9 @@ def subprocess_env() -> dict[str, str]:
     for role in ("AUTHOR", "COMMITTER"):  # commits in throwaway repositories, whatever git's config
         env[f"GIT_{role}_NAME"] = "Template Tests"
         env[f"GIT_{role}_EMAIL"] = "template-tests@example.com"
+    # One thread per torch process: the tests run two at a time on two cores, and two processes of
+    # two threads each wait on each other (a text `train` took 58 s so, 32 s on one thread each).
+    env["OMP_NUM_THREADS"] = "1"
     find_links = pip_find_links()
     if find_links:
         env["UV_FIND_LINKS"] = find_links.replace(" ", ",")

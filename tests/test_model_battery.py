@@ -22,12 +22,14 @@ from test_own_data import PACKAGE, steps
 pytestmark = pytest.mark.slow
 
 MODELS = Path(__file__).with_name("models")
-# The model-parametrised tests of each tier; for texts the training runs of the integration tier
-# (a few minutes for a GRU on this machine) are left to the task's own models.
+# The model-parametrised tests of the unit tier and of the integration tests that train a model
+# (overfitting, capacity, a short run, optimiser steps); for texts the short run (minutes for a GRU
+# on this machine) is left to the task's own models.
+TRAINING = ("tests/integration/test_overfit.py", "tests/integration/test_training_steps.py")
 PATHS = {
-    "tabular": ("tests/unit", "tests/integration"),
-    "image": ("tests/unit", "tests/integration"),
-    "text": ("tests/unit", "tests/integration/test_overfit.py", "tests/integration/test_training_steps.py"),
+    "tabular": ("tests/unit", *TRAINING, "tests/integration/test_training.py"),
+    "image": ("tests/unit", *TRAINING, "tests/integration/test_training.py"),
+    "text": ("tests/unit", *TRAINING),
 }
 
 
