@@ -63,7 +63,7 @@ def test_correct_models_of_other_kinds_pass_every_contract(task: str, tmp_path: 
     result = run_project_tests(
         python, project, *PATHS[task], "-vv", "-p", "no:randomly", "-k", " or ".join([example, *names])
     )
-    passed = {name: len(re.findall(rf"\S+[[-]{name}[]-]\S* PASSED", result.stdout)) for name in [example, *names]}
+    passed = {name: len(re.findall(rf"\S+[\[-]{name}[\]-]\S* PASSED", result.stdout)) for name in [example, *names]}
     assert passed[example] >= 10, f"only {passed[example]} contracts ran on {example}:\n{result.stdout[-3000:]}"
     short = {name: count for name, count in passed.items() if count != passed[example]}
     assert not short, f"{passed[example]} contracts passed on {example}, other counts on {short}"
