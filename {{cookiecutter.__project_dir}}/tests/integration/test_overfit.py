@@ -3,6 +3,7 @@ has the capacity to memorise random labels that a linear model cannot."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -36,14 +37,13 @@ def random_labels(embedded_examples, split, preprocessor) -> tuple[torch.Tensor,
     inputs, _ = preprocessor.collate([dataset[i] for i in range(len(dataset))])
     flat = inputs.reshape(len(inputs), -1)
     rows = max(CAPACITY_ROWS, 4 * flat.shape[1])
-    _, first_of = torch.unique(flat, dim=0, return_inverse=True)
-    distinct = [int((first_of == k).nonzero()[0]) for k in range(int(first_of.max()) + 1)]
+    distinct = np.sort(np.unique(flat.numpy(), axis=0, return_index=True)[1])  # the first of each repeated row
     if len(distinct) < rows:  # too few for the check to mean anything: a linear model would fit them all
         pytest.skip(
             f"the capacity check needs {rows} distinct training rows (four times the {flat.shape[1]} values of a "
             f"row), the training split has {len(distinct)}"
         )
-    chosen = torch.tensor(sorted(distinct)[:rows])
+    chosen = torch.from_numpy(distinct[:rows])
     generator = torch.Generator().manual_seed(0)
     labels = torch.randint(len(preprocessor.classes), (rows,), generator=generator)
     return inputs[chosen], labels
