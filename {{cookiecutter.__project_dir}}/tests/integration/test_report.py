@@ -58,7 +58,7 @@ def run_folder(trained) -> Path:
 
 
 @pytest.fixture(scope="module")
-def test_predictions(trained) -> tuple[torch.Tensor, torch.Tensor]:
+def held_out_predictions(trained) -> tuple[torch.Tensor, torch.Tensor]:
     """(probabilities, labels) of the run's checkpoint on its test split, found again from its stored settings."""
     config = TrainConfig.from_dict(load_checkpoint(trained.checkpoint_path)["config"])
     examples = load_examples(config.data)
@@ -122,9 +122,9 @@ def test_the_page_embeds_every_picture_and_loads_nothing_from_elsewhere(run_fold
 
 
 def test_the_confusion_matrix_is_the_checkpoint_s_on_the_test_split(
-    run_folder: Path, read_report, trained, test_predictions
+    run_folder: Path, read_report, trained, held_out_predictions
 ) -> None:
-    probabilities, labels = test_predictions
+    probabilities, labels = held_out_predictions
     page = read_report(run_folder)
     classes, counts = page.confusion()
     assert classes == trained.preprocessor.classes, f"the table names classes {classes}"
@@ -143,9 +143,9 @@ def test_the_confusion_matrix_is_the_checkpoint_s_on_the_test_split(
 
 
 def test_the_calibration_shown_is_the_checkpoint_s_on_the_test_split(
-    run_folder: Path, read_report, test_predictions
+    run_folder: Path, read_report, held_out_predictions
 ) -> None:
-    probabilities, labels = test_predictions
+    probabilities, labels = held_out_predictions
     page = read_report(run_folder)
     expected = expected_calibration_error(probabilities, labels, bins=BINS)
     error = calibration_error_shown(page)
