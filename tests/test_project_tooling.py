@@ -30,6 +30,9 @@ def test_every_cpu_tier_session_passes(default_project: Path) -> None:
     output = result.stdout + result.stderr
     for name in tiers:
         assert f"Session {name} was successful" in output, f"session {name}:\n{output[-3000:]}"
+    # Only the integration tier runs on pytest-xdist workers (see PARALLEL in the noxfile).
+    workers = re.findall(r"^(\d+) workers? \[(\d+) items?\]", output, re.MULTILINE)
+    assert len(workers) == 1, f"expected the integration session alone on pytest-xdist workers, found {workers}"
     cache = default_project / ".nox" / "unit" / "pycache"
     assert any(cache.rglob("torch/__init__.*.pyc")), (
         f"the unit session cached no bytecode for torch under {cache}: every run compiles torch again"
