@@ -135,6 +135,12 @@ def bake(output_dir: Path, **answers: str) -> Path:
 
 SOURCE = TEMPLATE / "{{cookiecutter.__project_dir}}"
 TASKS = DEFAULTS["task"]
+# Per task: the embedded dataset, its number of examples, its classes, the accuracy a default `train` reaches.
+EMBEDDED = {
+    "tabular": ("src/my_ml_project/data/penguins.csv", 344, {"Adelie", "Chinstrap", "Gentoo"}, 0.95),
+    "image": ("src/my_ml_project/data/digits.csv.gz", 1797, {str(d) for d in range(10)}, 0.97),
+    "text": ("src/my_ml_project/data/trec.csv.gz", 5943, {"ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"}, 0.84),
+}
 # Tags that must never reach a generated file. GitHub expressions (`${{ ... }}`) stay in workflows.
 TEMPLATE_TAG = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")
 CHOICES = {name: value for name, value in DEFAULTS.items() if isinstance(value, list) and not name.startswith("_")}

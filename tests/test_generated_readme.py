@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import shlex
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import ENV, TASKS, run
+from conftest import EMBEDDED, ENV, TASKS, run
 
 pytestmark = pytest.mark.slow
 
@@ -36,17 +37,42 @@ def sh_blocks(readme: str, heading: str, language: str = "sh") -> list[str]:
 def test_train_evaluate_predict_commands_of_the_readme_work(
     task: str, task_project: Callable[[str], tuple[Path, Path]]
 ) -> None:
+    """As written, in order; the first, a default `train`, reaches the task's accuracy and draws its report."""
     project, python = task_project(task)
+    data, rows, classes, threshold = EMBEDDED[task]
     commands = sh_blocks((project / "README.md").read_text(), "Train, evaluate, predict")
-    assert len(commands) >= 5, commands
-    for command in commands:
+    assert len(commands) >= 5 and commands[0] == "my-ml-project train", commands
+    for number, command in enumerate(commands):
         args = shlex.split(command)
         assert args[0] == "my-ml-project", f"not a command of the project: {command}"
         result = run(python.parent / args[0], *args[1:], cwd=project)
         if args[1] == "train":
             assert "test accuracy" in result.stdout, f"{command}: {result.stdout}"
-    predictions = (project / "predictions.csv").read_text().splitlines()
-    assert "label,confidence" in predictions[0] and len(predictions) > 1, predictions[:3]
+            assert "warning" not in result.stderr, f"{command}: {result.stderr[-2000:]}"
+        if number == 0:
+            default_run = (project / "runs/latest").resolve()
+            metrics = json.loads((default_run / "metrics.json").read_text())
+            accuracy = metrics["test_accuracy"]
+            assert accuracy >= threshold, f"`{command}`: held-out accuracy {accuracy:.4f} < {threshold}"
+            assert f"{accuracy:.4f}" in result.stdout, result.stdout
+            drawn = {"checkpoint.pt", "report.html", "loss.png", "accuracy.png", "confusion.png", "calibration.png"}
+            missing = sorted(name for name in drawn if not (default_run / name).is_file())
+            assert not missing, f"the default run has no {missing}; stderr: {result.stderr[-2000:]}"
+        if args[1] == "evaluate":
+            latest = json.loads((project / "runs/latest/metrics.json").read_text())
+            assert json.loads(result.stdout)["accuracy"] == pytest.approx(latest["test_accuracy"]), result.stdout
+    with (project / "predictions.csv").open() as handle:
+        predictions = list(csv.DictReader(handle))
+    assert predictions and predictions[0]["label"] in classes, predictions[:3]
+    # The whole embedded dataset, through `python -m`: one row per example, each a class and a confidence.
+    output = "runs/embedded-predictions.csv"
+    args = ["predict", "--checkpoint", "runs/latest/checkpoint.pt", "--input", data, "--output", output]
+    run(python, "-m", "my_ml_project", *args, cwd=project)
+    with (project / output).open() as handle:
+        predictions = list(csv.DictReader(handle))
+    assert len(predictions) == rows, f"{len(predictions)} predictions for {rows} examples"
+    for row in predictions:
+        assert row["label"] in classes and 0 < float(row["confidence"]) <= 1, row
 
 
 @pytest.mark.parametrize("task", TASKS)
