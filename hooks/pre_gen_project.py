@@ -51,7 +51,6 @@ DEPENDENCIES = {
     "pytest_cov",
     "pytest_randomly",
     "pytest_regressions",
-    "pytest_xdist",
     "xdist",
     "execnet",
     "hypothesis",

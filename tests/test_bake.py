@@ -27,7 +27,7 @@ EMBEDDED = {
 }
 SHARED_UNCOMPRESSED = {"text"}
 # Distribution name -> import name, for the dependency check.
-IMPORT_NAMES = {"pillow": "PIL"}
+IMPORT_NAMES = {"pillow": "PIL", "pytest-xdist": "xdist"}
 
 KEY_FILES = [
     "pyproject.toml",
