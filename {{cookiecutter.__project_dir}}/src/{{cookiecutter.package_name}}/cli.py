@@ -9,11 +9,13 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import MISSING, fields
 from pathlib import Path
+from typing import IO, Any
 
 from . import DESCRIPTION, NAME
-from .config import ServeConfig, TrainConfig
+from .config import PREDICT_BATCH, ServeConfig, TrainConfig
 from .data import read_inputs
 
 # What the `serve` extra installs (and what those import): missing, `serve` says how to get them.
@@ -58,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--data", default=None, help="labelled data to score in full (default: the checkpoint's own test split)"
     )
+    evaluate.add_argument(
+        "--batch-size", type=int, default=PREDICT_BATCH, help="examples scored at a time (default: %(default)s)"
+    )
 
     predict = commands.add_parser("predict", help="label and confidence for every input")
     predict.add_argument("--checkpoint", required=True, help="checkpoint written by train")
@@ -66,6 +71,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", default=None, help="CSV to write (default: standard output); never a file that predict reads"
     )
     predict.add_argument("--overwrite", action="store_true", help="replace the --output file if it exists")
+    predict.add_argument(
+        "--batch-size",
+        type=int,
+        default=PREDICT_BATCH,
+        help="inputs read and predicted at a time; memory holds one batch (default: %(default)s)",
+    )
+    predict.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar (default: only on a terminal)",
+    )
 
     serve = commands.add_parser(
         "serve", help="answer predictions over HTTP: POST /predict, GET /health, GET /metadata (the serve extra)"
@@ -139,26 +156,52 @@ def _evaluate(args: argparse.Namespace) -> int:
         examples = load_examples(config.data)
         split = split_examples(examples, config.val_fraction, config.test_fraction, config.seed)
         examples, source = examples.subset(split.test), "test split"
-    print(json.dumps({"source": source, **predictor.score(examples)}))
+    print(json.dumps({"source": source, **predictor.score(examples, _batch_size(args))}))
     return 0
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .files import check_output, write_text
+    from .files import atomic_open, check_output
     from .inference import Predictor
+    from .training.progress import progress
 
+    batch_size = _batch_size(args)
     if args.output is not None:  # before any work: a refused output costs nothing
         check_output(args.output, [args.checkpoint, args.input], overwrite=args.overwrite)
     predictor = Predictor.from_checkpoint(args.checkpoint)
-    predictions = predictor.predict(read_inputs(args.input))
-    if predictions.index.name:  # inputs named by their index (image files): keep the names
-        predictions = predictions.reset_index()
+    items = read_inputs(args.input)
+    batches = progress(
+        predictor.predict_batches(items, batch_size),
+        total=-(-len(items) // batch_size),
+        desc="predict",
+        enabled=args.progress,
+    )
     if args.output is None:
-        predictions.to_csv(sys.stdout, index=False)
-    else:
-        write_text(predictions.to_csv(index=False), Path(args.output), overwrite=args.overwrite)
-        print(f"{len(predictions)} predictions written to {args.output}")
+        _write_predictions(batches, sys.stdout)
+        return 0
+    # Written as the batches come, into a temporary file that takes the output's name once complete.
+    with atomic_open(args.output, "w", overwrite=args.overwrite) as handle:
+        rows = _write_predictions(batches, handle)
+    print(f"{rows} predictions written to {args.output}")
     return 0
+
+
+def _write_predictions(batches: Iterable[Any], handle: IO[str]) -> int:
+    """Write each batch of predictions as CSV rows (the header once), the input's id first where
+    the inputs have one (a row or line number, a file name); return the number of rows written."""
+    rows = 0
+    for predictions in batches:
+        if predictions.index.name:  # the id of each input: keep it beside its prediction
+            predictions = predictions.reset_index()
+        predictions.to_csv(handle, index=False, header=rows == 0)
+        rows += len(predictions)
+    return rows
+
+
+def _batch_size(args: argparse.Namespace) -> int:
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
+    return args.batch_size
 
 
 def _serve(args: argparse.Namespace) -> int:

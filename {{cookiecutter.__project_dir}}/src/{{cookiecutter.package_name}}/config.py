@@ -1,7 +1,7 @@
 """Typed configuration of a training run and of the server. The CLI is generated from these fields.
 
 The defaults that depend on the task (the model, epochs, learning rate, ...) come from
-``TRAINING_DEFAULTS`` in the task's ``data`` package.
+``TRAINING_DEFAULTS`` in the task's ``data`` package, and ``input_size`` from its ``INPUT_SIZE``.
 """
 
 from __future__ import annotations
@@ -9,8 +9,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from .data import INPUT_SIZE
 from .data import TRAINING_DEFAULTS as DEFAULTS
 from .models import available_models
+
+# Inputs read and predicted at a time by `predict` and `evaluate` (their --batch-size).
+PREDICT_BATCH = 256
 
 
 @dataclass
@@ -48,7 +52,17 @@ class TrainConfig:
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
     deterministic: bool = field(default=False, metadata={"help": "use only deterministic kernels"})
     amp: bool = field(default=False, metadata={"help": "mixed precision (autocast and grad scaling), CUDA only"})
-    num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes"})
+    num_workers: int = field(
+        default=DEFAULTS.get("num_workers", -1),
+        metadata={
+            "help": "DataLoader worker processes that read and decode batches "
+            "(-1: one per spare CPU of each process, at most 4; 0: read in the training process)"
+        },
+    )
+    input_size: int = field(
+        default=INPUT_SIZE[0] if INPUT_SIZE else 0,
+        metadata={"help": INPUT_SIZE[1] if INPUT_SIZE else "size of one model input: this task takes it from the data"},
+    )
     resume: str | None = field(default=None, metadata={"help": "checkpoint to resume training from"})
     # On by default: a run from `train` always has its report. Off (--no-report) it saves the
     # drawing, a second or so, where nobody looks at the pictures (the tests' many short runs).
@@ -76,8 +90,14 @@ class TrainConfig:
             0 < self.val_fraction < 1 and 0 < self.test_fraction < 1 and self.val_fraction + self.test_fraction < 1
         ):
             problems.append("val_fraction and test_fraction must be in (0, 1) and sum to less than 1")
-        if self.num_workers < 0:
-            problems.append(f"num_workers must be non-negative, got {self.num_workers}")
+        if self.num_workers < -1:
+            problems.append(f"num_workers must be -1 (automatic) or more, got {self.num_workers}")
+        if self.input_size < 0:
+            problems.append(f"input_size must be non-negative, got {self.input_size}")
+        if self.input_size and INPUT_SIZE is None:
+            problems.append(
+                f"input_size {self.input_size}: this task takes its input size from the data; leave it at 0"
+            )
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             problems.append(f"device must be auto, cpu, cuda or cuda:N, got '{self.device}'")
         if problems:
@@ -86,6 +106,10 @@ class TrainConfig:
     def model_options(self) -> dict[str, Any]:
         """Keyword options every registered model accepts besides num_classes and the input sizes."""
         return {"hidden_size": self.hidden_size, "depth": self.depth, "dropout": self.dropout}
+
+    def preprocessing_options(self) -> dict[str, Any]:
+        """Keyword options of the task's ``Preprocessor`` (``input_size`` where the task has one)."""
+        return {} if INPUT_SIZE is None else {"input_size": self.input_size}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -6,21 +6,30 @@ that ``data/__init__.py`` exports, and those are the only names to keep when you
 the data with your own:
 
 ``load_examples(path=None) -> Examples``
-    Read and validate labelled raw data (the embedded dataset when ``path`` is None).
-``read_inputs(path) -> inputs``
-    Read unlabelled raw inputs for ``predict``: a pandas object, one item per row. An index
-    with a name (such as ``file``) is written beside the predictions.
+    Labelled raw data (the embedded dataset when ``path`` is None), described by reference:
+    the items stay on disk and are read when a batch asks for them (``Items``), so data of
+    any size trains in the memory of a few batches and an index. Reading is one streamed
+    pass that validates what it can without decoding items (a table's rows against its
+    schema, the texts, the listing of an image folder) and names the file, row or column of
+    the first problem, wherever in the file it is.
+``read_inputs(path) -> Items``
+    Unlabelled raw inputs for ``predict``, by reference as well: ``predict`` reads and scores
+    them a batch at a time and writes each prediction beside its input's id.
 ``REQUEST_FORMAT`` and ``request_inputs(items) -> inputs``
     How ``serve`` takes inputs over HTTP: ``"json"`` (each item a JSON value, such as a record
     of a table or a text) or ``"files"`` (each item an ``Upload``, such as an image file); and
-    the items of one request as inputs, the pandas object ``read_inputs`` gives for a file. A
-    ValueError names the item and what is wrong; the Predictor then checks the inputs as it
-    checks those of ``predict``.
+    the items of one request as inputs (what ``Items.read`` gives for a file). A ValueError
+    names the item and what is wrong; the Predictor then checks the inputs as it checks those
+    of ``predict``.
 ``Preprocessor``
     The fitted preprocessing state (scaler, pixel statistics, tokenizer) that travels inside
-    the checkpoint, as the ``Preprocessor`` protocol below describes.
+    the checkpoint, as the ``Preprocessor`` protocol below describes. ``Preprocessor(**options)``
+    takes ``TrainConfig.preprocessing_options()`` (``input_size`` where the task has one).
 ``TRAINING_DEFAULTS``
     The defaults of ``TrainConfig`` that suit this task (model, epochs, learning rate, ...).
+``INPUT_SIZE``
+    ``(default, help)`` of the ``input_size`` option where the task lets the user choose the
+    size of a model input (the side images are resized to); None where the data fixes it.
 
 Models are built with ``num_classes`` and the keyword sizes of ``Preprocessor.model_inputs()``
 (``in_features`` for a table, ``in_channels``/``height``/``width`` for images,
@@ -30,7 +39,7 @@ registered in ``models/`` trains, serves and gets the whole test battery.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -40,23 +49,78 @@ import torch
 from torch.utils.data import Dataset
 
 Batch = tuple[torch.Tensor, torch.Tensor]
+# Items read at a time where data is streamed in order (fitting, evaluating, predicting, writing).
+READ_BATCH = 4096
+
+
+class Items(Protocol):
+    """Raw items by reference (rows of a file on disk, image files), read only when asked for."""
+
+    def __len__(self) -> int: ...
+
+    def read(self, rows: np.ndarray) -> Any:
+        """The raw items at positions ``rows`` (int64), in that order: the pandas object
+        ``Preprocessor.prepare`` takes, one item per row, indexed by each item's id (the row or
+        line number a person counts in the file, or the file's name)."""
+        ...
+
+
+class InMemory:
+    """Items already in memory: a pandas object, one item per row (a request, a test's data)."""
+
+    def __init__(self, inputs: pd.DataFrame | pd.Series) -> None:
+        self.inputs = inputs
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def read(self, rows: np.ndarray) -> pd.DataFrame | pd.Series:
+        return self.inputs.iloc[np.asarray(rows, dtype=np.int64)]
+
+
+class Rows:
+    """The items of ``items`` at ``positions``, in that order: a subset that reads nothing until asked."""
+
+    def __init__(self, items: Items, positions: np.ndarray) -> None:
+        if isinstance(items, Rows):  # a subset of a subset: one level of positions
+            items, positions = items.items, items.positions[positions]
+        self.items = items
+        self.positions = np.asarray(positions, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def read(self, rows: np.ndarray) -> Any:
+        return self.items.read(self.positions[np.asarray(rows, dtype=np.int64)])
+
+
+def batches_of(items: Items, size: int = READ_BATCH) -> Iterator[Any]:
+    """Every item of ``items`` in order, read ``size`` at a time: what a streamed pass holds in memory."""
+    if size < 1:
+        raise ValueError(f"batch size must be at least 1, got {size}")
+    for start in range(0, len(items), size):
+        yield items.read(np.arange(start, min(start + size, len(items)), dtype=np.int64))
 
 
 @dataclass(frozen=True)
 class Examples:
-    """Labelled raw data: ``inputs`` (a pandas object, one item per row) and a class name per item.
+    """Labelled raw data: the ``items`` (by reference, or a pandas object held in memory) and a
+    class name per item.
 
     ``test`` marks the rows of a test split that the data itself defines (a benchmark's standard
     test set), one bool per item; None when the data has none and the split draws test rows too.
+    ``labels`` and ``test`` are the index the core keeps in memory: a few bytes per item.
     """
 
-    inputs: pd.DataFrame | pd.Series
+    items: Items | pd.DataFrame | pd.Series
     labels: np.ndarray
     test: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        if len(self.inputs) != len(self.labels):
-            raise ValueError(f"{len(self.inputs)} inputs but {len(self.labels)} labels")
+        if isinstance(self.items, pd.DataFrame | pd.Series):
+            object.__setattr__(self, "items", InMemory(self.items))
+        if len(self.items) != len(self.labels):
+            raise ValueError(f"{len(self.items)} inputs but {len(self.labels)} labels")
         if self.test is not None and (self.test.dtype != bool or self.test.shape != self.labels.shape):
             raise ValueError(f"test must hold one bool per item, got {self.test.dtype} of shape {self.test.shape}")
 
@@ -64,9 +128,20 @@ class Examples:
         return len(self.labels)
 
     def subset(self, rows: Sequence[int] | np.ndarray) -> Examples:
-        """The examples at positions ``rows``, in that order."""
+        """The examples at positions ``rows``, in that order (nothing is read)."""
         rows = np.asarray(rows, dtype=np.int64)
-        return Examples(self.inputs.iloc[rows], self.labels[rows], None if self.test is None else self.test[rows])
+        test = None if self.test is None else self.test[rows]
+        return Examples(Rows(self.items, rows), self.labels[rows], test)
+
+    def read(self, rows: Sequence[int] | np.ndarray | None = None) -> Any:
+        """The raw inputs at positions ``rows`` (every one when None: for small data and tests)."""
+        rows = np.arange(len(self)) if rows is None else np.asarray(rows, dtype=np.int64)
+        return self.items.read(rows)
+
+    def batches(self, size: int = READ_BATCH) -> Iterator[tuple[Any, np.ndarray]]:
+        """(raw inputs, labels) of every example in order, ``size`` at a time."""
+        for start, inputs in zip(range(0, len(self), size), batches_of(self.items, size), strict=True):
+            yield inputs, self.labels[start : start + size]
 
 
 @dataclass(frozen=True)
@@ -80,11 +155,12 @@ class Upload:
 def label_ids(classes: Sequence[str], labels: Any) -> np.ndarray:
     """Class names to integer ids (int64), in the order of ``classes``; ValueError naming unknown ones."""
     index = {name: i for i, name in enumerate(classes)}
-    names = [str(label) for label in np.asarray(labels, dtype=object).reshape(-1)]
-    unknown = sorted(set(names) - set(index))
+    names = np.asarray(labels, dtype=object).reshape(-1)
+    distinct, inverse = np.unique(names.astype(str), return_inverse=True)
+    unknown = sorted(set(distinct.tolist()) - set(index))
     if unknown:
         raise ValueError(f"unknown label(s) {unknown}; known: {list(classes)}")
-    return np.array([index[name] for name in names], dtype=np.int64)
+    return np.array([index[name] for name in distinct.tolist()], dtype=np.int64)[inverse.reshape(-1)]
 
 
 def label_names(classes: Sequence[str], ids: Any) -> list[str]:
@@ -95,9 +171,10 @@ def label_names(classes: Sequence[str], ids: Any) -> list[str]:
 class Preprocessor(Protocol):
     """What every task's preprocessing offers the core.
 
-    ``fit`` sees the training split only; ``state_dict`` holds plain Python values and
-    tensors, so it is saved in the checkpoint and read back with ``weights_only=True``;
-    ``from_state_dict`` restores it for serving, never refitting anything.
+    ``fit`` sees the training split only and reads it in one bounded, streamed pass (or a
+    stated, seeded sample of it); ``state_dict`` holds plain Python values and tensors, so it
+    is saved in the checkpoint and read back with ``weights_only=True``; ``from_state_dict``
+    restores it for serving, never refitting anything.
     """
 
     def fit(self, examples: Examples) -> Preprocessor: ...
@@ -123,7 +200,9 @@ class Preprocessor(Protocol):
         ...
 
     def dataset(self, examples: Examples, *, train: bool, seed: int = 0) -> Dataset:
-        """(model input, label id) pairs; random augmentation only when ``train``.
+        """(model input, label id) pairs, each item read and transformed when a batch asks for it
+        (``__getitems__``), in DataLoader worker processes where there are some: exactly what
+        ``prepare`` gives for the same raw item, plus random augmentation only when ``train``.
 
         Augmentation is drawn from ``seed``, the epoch (``dataset.set_epoch``, where the task
         augments) and the item's position, so it is the same in one process or several.

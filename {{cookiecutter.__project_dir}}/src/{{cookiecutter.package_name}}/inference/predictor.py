@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,10 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ..config import PREDICT_BATCH
 from ..data import Preprocessor
 from ..models import build_model
-from ..task import Examples
+from ..task import Examples, Items, batches_of
 from ..training.checkpoint import load_model_state, read_checkpoint
 
 
@@ -91,6 +93,12 @@ class Predictor:
             result[f"probability_{name}"] = probabilities[:, i].astype(float)
         return result
 
+    def predict_batches(self, items: Items, batch_size: int = PREDICT_BATCH) -> Iterator[pd.DataFrame]:
+        """``predict`` over ``items`` (by reference: ``read_inputs``), ``batch_size`` items at a time,
+        in order: memory holds one batch, and each row of predictions keeps its input's id."""
+        for inputs in batches_of(items, batch_size):
+            yield self.predict(inputs)
+
     def predict_one(self, item: Any) -> Prediction:
         """Predict for one raw item (a record, an image, a text)."""
         probabilities = self.predict_proba(self.preprocessor.single(item))[0]
@@ -101,10 +109,12 @@ class Predictor:
             probabilities={name: float(p) for name, p in zip(self.classes, probabilities, strict=True)},
         )
 
-    def score(self, examples: Examples) -> dict[str, float]:
-        """Accuracy on labelled examples."""
+    def score(self, examples: Examples, batch_size: int = PREDICT_BATCH) -> dict[str, float]:
+        """Accuracy on labelled examples, read and scored ``batch_size`` at a time."""
         if len(examples) == 0:
             raise ValueError("cannot score an empty set of examples")
-        labels = self.preprocessor.encode_labels(examples.labels)
-        predicted = self.predict_proba(examples.inputs).argmax(axis=1)
-        return {"accuracy": float((predicted == labels).mean()), "rows": len(examples)}
+        correct = 0
+        for inputs, labels in examples.batches(batch_size):
+            predicted = self.predict_proba(inputs).argmax(axis=1)
+            correct += int((predicted == self.preprocessor.encode_labels(labels)).sum())
+        return {"accuracy": correct / len(examples), "rows": len(examples)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -9,6 +10,20 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .seed import seed_worker
+
+# The most DataLoader worker processes the automatic setting starts per training process.
+MAX_WORKERS = 4
+
+
+def worker_count(requested: int) -> int:
+    """``requested`` worker processes; for -1, one per CPU this process may use beyond its own,
+    the CPUs shared among the training processes on this machine (torchrun's ``LOCAL_WORLD_SIZE``),
+    at most ``MAX_WORKERS``: 0 on one CPU, where reading in the training process itself is fastest."""
+    if requested >= 0:
+        return requested
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    processes = max(int(os.environ.get("LOCAL_WORLD_SIZE", 1)), 1)
+    return max(0, min(MAX_WORKERS, cpus // processes - 1))
 
 
 class GlobalBatchSampler(Sampler[list[int]]):
@@ -69,12 +84,16 @@ def make_loader(
     num_replicas: int = 1,
     rank: int = 0,
     collate_fn: Callable[[list[Any]], Any] | None = None,
+    persistent: bool = False,
+    pin_memory: bool = False,
 ) -> DataLoader:
     """A loader of this process's share of global batches of ``batch_size`` rows.
 
     Call ``loader.batch_sampler.set_epoch(epoch)`` at the start of each epoch: the order of
     epoch k is then the same whether training ran straight through or was resumed, and in a
-    single process or split across ranks.
+    single process or split across ranks. With ``num_workers`` the items are read and decoded
+    in that many worker processes (kept from epoch to epoch when ``persistent``), each batch a
+    dataset's ``__getitems__`` call; ``pin_memory`` speeds copies to a CUDA device.
     """
     sampler = GlobalBatchSampler(
         len(dataset), batch_size, shuffle=shuffle, seed=seed, num_replicas=num_replicas, rank=rank
@@ -86,4 +105,6 @@ def make_loader(
         worker_init_fn=seed_worker,
         generator=torch.Generator().manual_seed(seed),
         collate_fn=collate_fn,
+        persistent_workers=persistent and num_workers > 0,
+        pin_memory=pin_memory,
     )

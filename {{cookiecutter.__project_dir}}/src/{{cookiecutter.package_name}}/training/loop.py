@@ -21,6 +21,7 @@ from ..config import TrainConfig
 from ..data import Preprocessor, load_examples
 from ..files import write_json
 from ..models import build_model
+from ..task import Examples
 from .checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint, load_model_state, save_checkpoint
 from .distributed import (
     DistributedContext,
@@ -30,9 +31,8 @@ from .distributed import (
     distributed,
     distributed_world_size,
 )
-from .loader import make_loader
+from .loader import make_loader, worker_count
 from .losses import classification_loss
-from .metrics import accuracy
 from .progress import progress
 from .report import write_report
 from .runs import claim_run_folder, point_latest_at, record_run
@@ -104,23 +104,24 @@ def train_one_epoch(
 def evaluate(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, device: torch.device | str) -> dict[str, float]:
     """Loss and accuracy over ``loader`` in eval mode; the model's mode is restored afterwards.
 
-    Under torchrun each process scores its shard and the sums are reduced over all of them.
+    Summed batch by batch (``loss_fn`` must average over the rows of a batch, as the classification
+    loss does), so memory holds one batch whatever the data's size. Under torchrun each process
+    scores its shard and the sums are reduced over all of them.
     """
     device = torch.device(device)
     was_training = model.training
     model.eval()
     try:
-        loss_sum, correct, rows = 0.0, 0.0, 0
-        logits, labels = [], []
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        correct = torch.zeros((), dtype=torch.long, device=device)
+        rows = 0
         for inputs, target in loader:
-            logits.append(model(inputs.to(device)))
-            labels.append(target.to(device))
-        if logits:
-            all_logits, all_labels = torch.cat(logits), torch.cat(labels)
-            rows = len(all_labels)
-            loss_sum = loss_fn(all_logits, all_labels).item() * rows
-            correct = accuracy(all_logits, all_labels) * rows
-        loss_sum, correct, rows = all_reduce_sum([loss_sum, correct, rows], device)
+            inputs, target = inputs.to(device), target.to(device)
+            logits = model(inputs)
+            loss_sum += loss_fn(logits, target).double() * len(target)
+            correct += (logits.argmax(dim=1) == target).sum()
+            rows += len(target)
+        loss_sum, correct, rows = all_reduce_sum([loss_sum.item(), correct.item(), rows], device)
         if rows == 0:
             raise ValueError("cannot evaluate on an empty loader")
         return {"loss": loss_sum / rows, "accuracy": correct / rows}
@@ -160,26 +161,25 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
     if resumed is not None:
         preprocessor = Preprocessor.from_state_dict(resumed["preprocessor"])
     else:
-        preprocessor = Preprocessor().fit(examples.subset(split.train))
+        preprocessor = _fit_preprocessor(config, examples.subset(split.train), context)
+    workers = worker_count(config.num_workers)
     loaders, datasets = {}, {}
     for name, rows in (("train", split.train), ("val", split.val), ("test", split.test)):
         dataset = datasets[name] = preprocessor.dataset(examples.subset(rows), train=name == "train", seed=config.seed)
-        if name == "train":
-            loaders[name] = make_loader(
-                dataset,
-                config.batch_size,
-                shuffle=True,
-                seed=config.seed,
-                num_workers=config.num_workers,
-                num_replicas=context.world_size,
-                rank=context.rank,
-                collate_fn=preprocessor.collate,
-            )
-        else:  # every process scores its own rows, without the padding a sampler would add
-            shard = Subset(dataset, range(context.rank, len(dataset), context.world_size))
-            loaders[name] = make_loader(
-                shard, config.batch_size, shuffle=False, seed=config.seed, collate_fn=preprocessor.collate
-            )
+        if name != "train":  # every process scores its own rows, without the padding a sampler would add
+            dataset = Subset(dataset, range(context.rank, len(dataset), context.world_size))
+        loaders[name] = make_loader(
+            dataset,
+            config.batch_size,
+            shuffle=name == "train",
+            seed=config.seed,
+            num_workers=workers,
+            num_replicas=context.world_size if name == "train" else 1,
+            rank=context.rank if name == "train" else 0,
+            collate_fn=preprocessor.collate,
+            persistent=name != "test",  # train and val are read every epoch, test once
+            pin_memory=device.type == "cuda",
+        )
 
     model = build_model(
         config.model, num_classes=len(preprocessor.classes), **preprocessor.model_inputs(), **config.model_options()
@@ -270,7 +270,12 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
         write_json(metrics, output_dir / METRICS_NAME)
         if config.report:
             test_loader = make_loader(
-                datasets["test"], config.batch_size, shuffle=False, seed=config.seed, collate_fn=preprocessor.collate
+                datasets["test"],
+                config.batch_size,
+                shuffle=False,
+                seed=config.seed,
+                num_workers=workers,
+                collate_fn=preprocessor.collate,
             )
             _report(model, test_loader, device, output_dir, history, metrics, preprocessor.classes)
         if named_by_run:
@@ -327,6 +332,21 @@ def _report(
             "the checkpoint and metrics.json are written",
             file=sys.stderr,
         )
+
+
+def _fit_preprocessor(config: TrainConfig, train: Examples, context: DistributedContext) -> Preprocessor:
+    """Fit the preprocessing on the training split in rank 0 alone (a streamed pass over the data,
+    or a sample of it) and give every process its state (or rank 0's error): the other processes
+    read none of the data to fit it."""
+    state: dict[str, Any] | Exception
+    try:
+        state = Preprocessor(**config.preprocessing_options()).fit(train).state_dict() if context.is_main else {}
+    except (ValueError, OSError) as err:
+        state = err
+    state = broadcast_from_main(state)
+    if isinstance(state, Exception):
+        raise state
+    return Preprocessor.from_state_dict(state)
 
 
 def _claim_output_dir(config: TrainConfig, context: DistributedContext) -> Path:

@@ -1,0 +1,222 @@
+"""Data larger than memory: kept on disk, written once in a streamed pass, read back by position;
+and the statistics such a pass can fit (``RunningMoments``, ``sample_rows``).
+
+Two kinds of store, each a file in the temporary folder (``TMPDIR``; point it at a disk, not
+a RAM-backed ``/tmp``, for data larger than memory) that is memory-mapped and deleted when
+the object that made it is garbage collected:
+
+- ``ArrowItems``: raw rows of a table or of texts, as read from CSV, Parquet or JSON lines,
+  in an Arrow file. Reading rows in file order (fitting, evaluating, predicting) touches one
+  stretch of the file at a time; reading random rows works too, at some cost per row.
+- ``DiskArray``: a numpy array (fixed-width rows: transformed features, pixel rows; or a
+  flat run of token ids) that a training batch indexes at random, as fast as in memory.
+
+The operating system keeps in its page cache what fits of these files, and gives it back
+when memory is needed elsewhere. DataLoader worker processes share the mapping (on Linux
+they are forked); where they are spawned instead, each reopens the file by its path.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import weakref
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from pyarrow import ipc
+
+# The prefix of every temporary file a store writes: easy to find, and to clean after a crash.
+PREFIX = f"{__package__}-"
+
+
+def _temporary_file(suffix: str) -> Path:
+    handle, name = tempfile.mkstemp(prefix=PREFIX, suffix=suffix)
+    os.close(handle)
+    return Path(name)
+
+
+def _remove(path: Path, owner: int) -> None:
+    """Delete ``path``, in the process that made it only (not in a forked worker that exits)."""
+    if os.getpid() == owner:
+        path.unlink(missing_ok=True)
+
+
+class ArrowItems:
+    """Rows of an Arrow file on disk; ``read(rows)`` gives ``to_inputs(table of those rows, rows)``.
+
+    ``to_inputs`` turns Arrow rows into the task's raw inputs (a pandas object indexed by each
+    row's id, which it computes from the positions ``rows``). Build one with ``ArrowWriter``.
+    """
+
+    def __init__(self, path: Path, to_inputs: Callable[[pa.Table, np.ndarray], Any]) -> None:
+        self.path = Path(path)
+        self.to_inputs = to_inputs
+        self._open()
+
+    def _open(self) -> None:
+        reader = ipc.open_file(pa.memory_map(str(self.path), "r"))
+        self.schema = reader.schema
+        self._batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]
+        self._starts = np.cumsum([0] + [batch.num_rows for batch in self._batches], dtype=np.int64)
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    def table(self, rows: np.ndarray) -> pa.Table:
+        """The Arrow rows at positions ``rows``, in that order, reading only the record batches they sit in."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) and (rows.min() < 0 or rows.max() >= len(self)):
+            raise IndexError(f"rows out of range for {len(self)} rows")
+        chunk = np.searchsorted(self._starts, rows, side="right") - 1
+        order = np.argsort(chunk, kind="stable")
+        parts = [self._batches[c].take(pa.array(rows[chunk == c] - self._starts[c])) for c in np.unique(chunk).tolist()]
+        grouped = pa.Table.from_batches(parts, schema=self.schema)
+        if np.all(order[:-1] < order[1:]):  # already in the order asked for (rows in file order)
+            return grouped
+        back = np.empty_like(order)
+        back[order] = np.arange(len(order))
+        return grouped.take(pa.array(back))
+
+    def read(self, rows: np.ndarray) -> Any:
+        rows = np.asarray(rows, dtype=np.int64)
+        return self.to_inputs(self.table(rows), rows)
+
+    def __getstate__(self) -> dict[str, Any]:  # a spawned worker reopens the file, it is not copied
+        return {"path": self.path, "to_inputs": self.to_inputs}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.path, self.to_inputs = state["path"], state["to_inputs"]
+        self._open()
+
+
+class ArrowWriter:
+    """Append Arrow tables of one schema to a temporary Arrow file; ``finish`` gives the ``ArrowItems``.
+
+    The schema is ``schema``, or else that of the first table written. Use as a context manager:
+    on an error the file is removed, so nothing half-written stays behind.
+    """
+
+    def __init__(self, schema: pa.Schema | None = None) -> None:
+        self.schema = schema
+        self.path = _temporary_file(".arrow")
+        self._writer: ipc.RecordBatchFileWriter | None = None
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        if self.schema is None:
+            self.schema = table.schema
+        if self._writer is None:
+            self._writer = ipc.new_file(str(self.path), self.schema)
+        self._writer.write_table(table.cast(self.schema))
+        self.rows += table.num_rows
+
+    def finish(self, to_inputs: Callable[[pa.Table, np.ndarray], Any]) -> ArrowItems:
+        if self._writer is None:  # nothing written: an empty file of the schema (or of no columns)
+            self._writer = ipc.new_file(str(self.path), self.schema or pa.schema([]))
+        self._writer.close()
+        items = ArrowItems(self.path, to_inputs)
+        weakref.finalize(items, _remove, self.path, os.getpid())
+        return items
+
+    def __enter__(self) -> ArrowWriter:
+        return self
+
+    def __exit__(self, kind, error, trace) -> None:
+        if kind is not None:
+            if self._writer is not None:
+                self._writer.close()
+            self.path.unlink(missing_ok=True)
+
+
+class DiskArray:
+    """A numpy array in a temporary file, memory-mapped read-only: ``array[rows]`` reads only those rows.
+
+    ``DiskArray.write(chunks)`` appends arrays of the same dtype and row width (or a flat run of
+    values) to the file in a streamed pass; the first dimension is the sum of the chunks'.
+    """
+
+    def __init__(self, path: Path, dtype: np.dtype, shape: tuple[int, ...]) -> None:
+        self.path, self.dtype, self.shape = Path(path), np.dtype(dtype), tuple(shape)
+        self._open()
+
+    def _open(self) -> None:
+        if self.shape[0] == 0:  # a memory map of no bytes cannot be made
+            self.array = np.empty(self.shape, dtype=self.dtype)
+        else:
+            self.array = np.memmap(self.path, dtype=self.dtype, mode="r", shape=self.shape)
+
+    @classmethod
+    def write(cls, chunks: Iterable[np.ndarray], dtype: Any, row_shape: tuple[int, ...] = ()) -> DiskArray:
+        dtype = np.dtype(dtype)
+        path = _temporary_file(".bin")
+        rows = 0
+        try:
+            with path.open("wb") as handle:
+                for chunk in chunks:
+                    chunk = np.ascontiguousarray(chunk, dtype=dtype)
+                    if chunk.shape[1:] != tuple(row_shape):
+                        raise ValueError(f"rows of shape {chunk.shape[1:]}, expected {tuple(row_shape)}")
+                    handle.write(chunk.tobytes())
+                    rows += len(chunk)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        array = cls(path, dtype, (rows, *row_shape))
+        weakref.finalize(array, _remove, path, os.getpid())
+        return array
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        return np.array(self.array[index])  # a copy in memory: the caller may keep or change it
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "dtype": self.dtype.str, "shape": self.shape}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.path, self.dtype, self.shape = state["path"], np.dtype(state["dtype"]), tuple(state["shape"])
+        self._open()
+
+
+class RunningMoments:
+    """Count, mean and variance of each column of the batches ``add``-ed, in one pass and constant memory.
+
+    Batches are merged with Chan et al.'s pairwise update (float64), which keeps the variance
+    exact to rounding however many batches there are, unlike a running sum of squares.
+    """
+
+    def __init__(self, columns: int) -> None:
+        self.count = 0
+        self.mean = np.zeros(columns)
+        self.m2 = np.zeros(columns)
+
+    def add(self, values: np.ndarray) -> None:
+        """Fold in ``values`` of shape (rows, columns)."""
+        values = np.asarray(values, dtype=np.float64)
+        rows = len(values)
+        if rows == 0:
+            return
+        mean = values.mean(axis=0)
+        m2 = ((values - mean) ** 2).sum(axis=0)
+        total = self.count + rows
+        delta = mean - self.mean
+        self.mean = self.mean + delta * (rows / total)
+        self.m2 = self.m2 + m2 + delta**2 * (self.count * rows / total)
+        self.count = total
+
+    @property
+    def std(self) -> np.ndarray:
+        """The population standard deviation (``ddof=0``) of each column."""
+        return np.sqrt(self.m2 / max(self.count, 1))
+
+
+def sample_rows(rows: int, size: int, seed: int = 0) -> np.ndarray:
+    """Positions of a seeded random sample of ``size`` of ``rows`` rows, in order; every row when there are fewer."""
+    if rows <= size:
+        return np.arange(rows, dtype=np.int64)
+    return np.sort(np.random.default_rng(seed).choice(rows, size, replace=False)).astype(np.int64)
