@@ -38,7 +38,7 @@ def predictor() -> Predictor:
 @pytest.fixture(scope="module")
 def batch():
     """``BATCH`` raw inputs (a table's rows, images, texts) of the embedded data, repeated if it has fewer."""
-    inputs = load_examples(TrainConfig().data).inputs
+    inputs = load_examples(TrainConfig().data).read()
     repeats = -(-BATCH // len(inputs))
     rows = [i % len(inputs) for i in range(BATCH * repeats)][:BATCH]
     return inputs.iloc[rows]

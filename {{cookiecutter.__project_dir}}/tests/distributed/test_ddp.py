@@ -108,7 +108,7 @@ def test_only_rank_0_writes_files(tmp_path: Path, train_options: list[str]) -> N
 def test_checkpoint_written_under_ddp_serves_in_one_process(
     single: Path, ddp: Path, quick_data: str | None, weight_tolerance: float
 ) -> None:
-    inputs = load_examples(quick_data).inputs
+    inputs = load_examples(quick_data).read()
     from_ddp = Predictor.from_checkpoint(ddp / "checkpoint.pt").predict_proba(inputs)
     from_single = Predictor.from_checkpoint(single / "checkpoint.pt").predict_proba(inputs)
     np.testing.assert_allclose(

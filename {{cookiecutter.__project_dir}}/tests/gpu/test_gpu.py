@@ -112,7 +112,7 @@ def test_a_checkpoint_trained_on_the_gpu_serves_on_the_cpu_with_the_same_predict
     on_gpu = Predictor(result.model, result.preprocessor, cuda)
     on_cpu = Predictor.from_checkpoint(result.checkpoint_path, device="cpu")
     assert_on(cuda, next(on_gpu.model.parameters()), "the GPU predictor's model")
-    inputs = embedded_examples.inputs.iloc[:50]
+    inputs = embedded_examples.read().iloc[:50]
     torch.testing.assert_close(
         torch.as_tensor(on_cpu.predict_proba(inputs)), torch.as_tensor(on_gpu.predict_proba(inputs)), **OUTPUT_TOLERANCE
     )

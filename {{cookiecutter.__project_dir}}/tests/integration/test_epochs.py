@@ -30,8 +30,11 @@ class Recorded(Dataset):
         return len(self.dataset)
 
     def __getitem__(self, position: int):
-        self.fetched.append(int(position))
-        return self.dataset[position]
+        return self.__getitems__([position])[0]
+
+    def __getitems__(self, positions: list[int]):  # how the loader fetches a batch
+        self.fetched.extend(int(position) for position in positions)
+        return [self.dataset[position] for position in positions]
 
     def __getattr__(self, name: str):  # set_epoch and the like reach the real dataset
         return getattr(self.__dict__["dataset"], name)

@@ -65,7 +65,7 @@ def held_out_predictions(trained) -> tuple[torch.Tensor, torch.Tensor]:
     split = split_examples(examples, config.val_fraction, config.test_fraction, config.seed)
     rows = examples.subset(split.test)
     predictor = Predictor.from_checkpoint(trained.checkpoint_path)
-    probabilities = torch.as_tensor(predictor.predict_proba(rows.inputs))
+    probabilities = torch.as_tensor(predictor.predict_proba(rows.read()))
     return probabilities, torch.as_tensor(predictor.preprocessor.encode_labels(rows.labels))
 
 

@@ -39,7 +39,7 @@ def test_loaded_checkpoint_reproduces_the_trained_model_exactly(trained, test_ex
 def test_served_preprocessing_is_the_fitted_training_preprocessing(trained, test_examples):
     predictor = Predictor.from_checkpoint(trained.checkpoint_path)
     assert predictor.preprocessor.state_dict() == trained.preprocessor.state_dict(), "the checkpoint holds other state"
-    served = predictor.features(test_examples.inputs)
+    served = predictor.features(test_examples.read())
     trained_on = training_inputs(trained.preprocessor, test_examples)
     assert torch.equal(served, trained_on), "train/serve skew in the model inputs"
 
@@ -62,7 +62,7 @@ def test_each_reported_metric_is_measured_on_its_own_split(trained, part):
     rows = examples.subset(getattr(split, part))
     predictor = Predictor.from_checkpoint(trained.checkpoint_path)
     with torch.no_grad():
-        logits = predictor.model(predictor.features(rows.inputs))
+        logits = predictor.model(predictor.features(rows.read()))
     labels = torch.tensor(predictor.preprocessor.encode_labels(rows.labels))
     loss = classification_loss()(logits, labels).item()
     accuracy = (logits.argmax(dim=1) == labels).double().mean().item()
@@ -86,7 +86,7 @@ def test_each_reported_metric_is_measured_on_its_own_split(trained, part):
 
 def test_batch_prediction_equals_one_by_one_prediction_for_a_trained_model(trained, test_examples):
     predictor = Predictor.from_checkpoint(trained.checkpoint_path)
-    inputs = test_examples.inputs
+    inputs = test_examples.read()
     batch = predictor.predict(inputs)
     items = inputs.to_dict(orient="records") if hasattr(inputs, "columns") else list(inputs)
     for i, item in enumerate(items):

@@ -121,9 +121,9 @@ def test_golden_set_has_examples_of_every_class(golden, reference):
 
 def test_golden_examples_were_held_out_from_the_reference_training(golden, reference_split):
     examples, split = reference_split
-    golden_keys = fingerprints(golden.inputs)
-    test_keys = set(fingerprints(examples.subset(split.test).inputs))
-    train_keys = set(fingerprints(examples.subset(split.train).inputs))
+    golden_keys = fingerprints(golden.read())
+    test_keys = set(fingerprints(examples.subset(split.test).read()))
+    train_keys = set(fingerprints(examples.subset(split.train).read()))
     leaked = [i for i, key in enumerate(golden_keys) if key in train_keys]
     assert not leaked, f"golden examples {leaked} are in the reference run's training split"
     outside = [i for i, key in enumerate(golden_keys) if key not in test_keys]
@@ -131,7 +131,7 @@ def test_golden_examples_were_held_out_from_the_reference_training(golden, refer
 
 
 def test_reference_model_reaches_the_accuracy_threshold_on_the_golden_set(reference, golden):
-    predicted = np.asarray(reference.predict(golden.inputs)["label"])
+    predicted = np.asarray(reference.predict(golden.read())["label"])
     wrong = np.flatnonzero(predicted != golden.labels)
     accuracy = 1 - len(wrong) / len(golden)
     assert accuracy >= ACCURACY_THRESHOLD, (
@@ -143,7 +143,7 @@ def test_reference_model_reaches_the_accuracy_threshold_on_the_golden_set(refere
 def test_reference_model_is_calibrated_on_its_test_split(reference, reference_split):
     examples, split = reference_split
     held_out = examples.subset(split.test)
-    probabilities = torch.as_tensor(reference.predict_proba(held_out.inputs))
+    probabilities = torch.as_tensor(reference.predict_proba(held_out.read()))
     targets = torch.tensor(reference.preprocessor.encode_labels(held_out.labels))
     error = expected_calibration_error(probabilities, targets)
     assert error <= CALIBRATION_THRESHOLD, (
@@ -173,6 +173,6 @@ def test_the_data_is_the_data_the_baseline_was_made_from(request):
 
 
 def test_predictions_match_the_stored_baseline(reference, golden, dataframe_regression):
-    predictions = reference.predict(golden.inputs).drop(columns="confidence").reset_index(drop=True)
+    predictions = reference.predict(golden.read()).drop(columns="confidence").reset_index(drop=True)
     predictions.insert(0, "expected", golden.labels)
     dataframe_regression.check(predictions, default_tolerance=PROBABILITY_TOLERANCE)

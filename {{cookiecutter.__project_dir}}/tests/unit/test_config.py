@@ -6,6 +6,8 @@ import pytest
 
 from {{ cookiecutter.package_name }}.cli import build_parser
 from {{ cookiecutter.package_name }}.config import TrainConfig
+from {{ cookiecutter.package_name }}.data import INPUT_SIZE
+from {{ cookiecutter.package_name }}.training.loader import MAX_WORKERS, worker_count
 from {{ cookiecutter.package_name }}.models import available_models, build_model
 
 
@@ -29,7 +31,8 @@ def test_every_registered_model_accepts_the_config_options(model_name, preproces
         ({"learning_rate": 0.0}, "learning_rate"),
         ({"weight_decay": -1e-3}, "weight_decay"),
         ({"val_fraction": 0.6, "test_fraction": 0.5}, "val_fraction and test_fraction"),
-        ({"num_workers": -1}, "num_workers"),
+        ({"num_workers": -2}, "num_workers"),
+        ({"input_size": -1}, "input_size"),
         ({"device": "tpu"}, "device"),
     ],
     ids=lambda value: "-".join(value) if isinstance(value, dict) else None,
@@ -53,3 +56,26 @@ def test_a_run_from_train_writes_its_report_unless_told_not_to():
     assert TrainConfig().report, "the default run writes no report"
     assert build_parser().parse_args(["train"]).report is True, "`train` writes no report by default"
     assert build_parser().parse_args(["train", "--no-report"]).report is False, "--no-report still writes one"
+
+
+@pytest.mark.skipif(INPUT_SIZE is not None, reason="this task lets the user choose its input size")
+def test_an_input_size_is_refused_where_the_data_fixes_it():
+    with pytest.raises(ValueError, match="input_size 32: this task takes its input size from the data"):
+        TrainConfig(input_size=32)
+
+
+@pytest.mark.skipif(INPUT_SIZE is None, reason="the data fixes this task's input size")
+def test_the_input_size_reaches_the_preprocessing_and_the_command_line():
+    assert TrainConfig(input_size=24).preprocessing_options() == {"input_size": 24}
+    assert build_parser().parse_args(["train", "--input-size", "24"]).input_size == 24
+
+
+@pytest.mark.parametrize(
+    ("cpus", "processes", "expected"),
+    [(1, 1, 0), (2, 1, 1), (2, 2, 0), (8, 2, 3), (64, 1, MAX_WORKERS)],
+)
+def test_the_automatic_worker_count_leaves_each_process_a_cpu_of_its_own(monkeypatch, cpus, processes, expected):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", str(processes))
+    assert worker_count(-1) == expected, f"{cpus} CPUs, {processes} processes: {worker_count(-1)} workers"
+    assert worker_count(3) == 3, "a worker count asked for is not the one used"

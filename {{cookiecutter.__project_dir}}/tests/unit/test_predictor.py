@@ -52,7 +52,7 @@ def test_inference_inputs_equal_training_inputs_for_the_same_examples(
         examples = embedded_examples.subset(rows)
         dataset = preprocessor.dataset(examples, train=False)
         at_training, _ = preprocessor.collate([dataset[i] for i in range(len(dataset))])
-        at_inference = any_predictor.features(examples.inputs)
+        at_inference = any_predictor.features(examples.read())
         assert torch.equal(at_inference, at_training), (
             f"inference inputs differ from training inputs for rows {rows[:5].tolist()}: max difference "
             f"{(at_inference.double() - at_training.double()).abs().max().item():.3g}"
@@ -60,7 +60,7 @@ def test_inference_inputs_equal_training_inputs_for_the_same_examples(
 
 
 def test_probabilities_have_one_column_per_class_and_rows_summing_to_one(predictor, held_out):
-    probabilities = predictor.predict_proba(held_out.inputs)
+    probabilities = predictor.predict_proba(held_out.read())
     assert probabilities.shape == (len(held_out), len(predictor.classes)), probabilities.shape
     assert ((probabilities >= 0) & (probabilities <= 1)).all(), f"a probability outside [0, 1]: {probabilities}"
     sums = probabilities.sum(axis=1)
@@ -68,10 +68,10 @@ def test_probabilities_have_one_column_per_class_and_rows_summing_to_one(predict
 
 
 def test_prediction_table_has_label_confidence_and_a_probability_per_class(predictor, held_out):
-    predictions = predictor.predict(held_out.inputs)
+    predictions = predictor.predict(held_out.read())
     expected = ["label", "confidence", *[f"probability_{name}" for name in predictor.classes]]
     assert list(predictions.columns) == expected, list(predictions.columns)
-    assert predictions.index.equals(held_out.inputs.index), "predictions are not aligned with the inputs"
+    assert predictions.index.equals(held_out.read().index), "predictions are not aligned with the inputs"
     probabilities = predictions[[f"probability_{name}" for name in predictor.classes]].to_numpy()
     assert np.allclose(predictions["confidence"], probabilities.max(axis=1))
     best = [predictor.classes[i] for i in probabilities.argmax(axis=1)]
@@ -79,7 +79,7 @@ def test_prediction_table_has_label_confidence_and_a_probability_per_class(predi
 
 
 def test_batch_prediction_equals_one_by_one_prediction(predictor, held_out):
-    inputs = held_out.inputs.iloc[:12]
+    inputs = held_out.read().iloc[:12]
     batch = predictor.predict_proba(inputs)
     for i, item in enumerate(items_of(inputs)):
         single = predictor.predict_one(item)
@@ -89,18 +89,18 @@ def test_batch_prediction_equals_one_by_one_prediction(predictor, held_out):
 
 
 def test_score_is_the_accuracy_on_labelled_examples(any_predictor, held_out):
-    predicted = any_predictor.predict(held_out.inputs)["label"]
+    predicted = any_predictor.predict(held_out.read())["label"]
     expected = float((predicted.to_numpy() == held_out.labels).mean())
     assert any_predictor.score(held_out) == {"accuracy": pytest.approx(expected), "rows": len(held_out)}
 
 
 def test_empty_input_is_a_value_error(any_predictor, held_out):
     with pytest.raises(ValueError, match=r"no rows|no images|no texts|empty"):
-        any_predictor.predict(held_out.inputs.iloc[:0])
+        any_predictor.predict(held_out.read().iloc[:0])
 
 
 def test_predictions_do_not_depend_on_the_input_index(predictor, held_out):
-    inputs = held_out.inputs.iloc[:6]
+    inputs = held_out.read().iloc[:6]
     shuffled = inputs.set_axis([10, 3, 7, 0, 99, 5])
     assert np.array_equal(predictor.predict_proba(shuffled), predictor.predict_proba(inputs))
     assert predictor.predict(shuffled).index.tolist() == [10, 3, 7, 0, 99, 5]

@@ -141,7 +141,7 @@ def test_a_test_split_named_by_the_data_is_kept_exactly():
 
 def test_split_examples_keeps_the_test_split_of_the_examples(embedded_examples):
     labels, test = fixed_test_case()
-    examples = Examples(embedded_examples.inputs.iloc[: len(labels)], labels, test)
+    examples = Examples(embedded_examples.read().iloc[: len(labels)], labels, test)
     split = split_examples(examples, VAL, TEST, seed=0)
     assert np.array_equal(split.test, np.flatnonzero(test)), "split_examples drew its own test rows"
     if embedded_examples.test is not None:
