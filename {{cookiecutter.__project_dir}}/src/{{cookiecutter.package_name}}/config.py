@@ -56,7 +56,7 @@ class TrainConfig:
         default=DEFAULTS.get("num_workers", -1),
         metadata={
             "help": "DataLoader worker processes that read and decode batches "
-            "(-1: one per spare CPU of each process, at most 4; 0: read in the training process)"
+            "(-1: the CPUs of each training process but two, at most 4; 0: read in the training process)"
         },
     )
     input_size: int = field(

@@ -150,7 +150,9 @@ class DiskArray:
             self.array = np.memmap(self.path, dtype=self.dtype, mode="r", shape=self.shape)
 
     @classmethod
-    def write(cls, chunks: Iterable[np.ndarray], dtype: Any, row_shape: tuple[int, ...] = ()) -> DiskArray:
+    def write(cls, chunks: Iterable[np.ndarray], dtype: Any, row_shape: tuple[int, ...] | None = None) -> DiskArray:
+        """Append ``chunks`` (arrays of ``dtype`` and rows of ``row_shape``; by default that of the
+        first chunk) to a new temporary file, in a streamed pass. Nothing stays behind on an error."""
         dtype = np.dtype(dtype)
         path = _temporary_file(".bin")
         rows = 0
@@ -158,6 +160,8 @@ class DiskArray:
             with path.open("wb") as handle:
                 for chunk in chunks:
                     chunk = np.ascontiguousarray(chunk, dtype=dtype)
+                    if row_shape is None:
+                        row_shape = chunk.shape[1:]
                     if chunk.shape[1:] != tuple(row_shape):
                         raise ValueError(f"rows of shape {chunk.shape[1:]}, expected {tuple(row_shape)}")
                     handle.write(chunk.tobytes())
@@ -165,7 +169,7 @@ class DiskArray:
         except BaseException:
             path.unlink(missing_ok=True)
             raise
-        array = cls(path, dtype, (rows, *row_shape))
+        array = cls(path, dtype, (rows, *(row_shape or ())))
         weakref.finalize(array, _remove, path, os.getpid())
         return array
 

@@ -102,6 +102,12 @@ def batches_of(items: Items, size: int = READ_BATCH) -> Iterator[Any]:
         yield items.read(np.arange(start, min(start + size, len(items)), dtype=np.int64))
 
 
+def read_all(items: Items) -> Any:
+    """Every item of ``items`` read at once: for small inputs (a test, a look in a notebook).
+    Work on data of any size reads ``batches_of`` it instead."""
+    return items.read(np.arange(len(items), dtype=np.int64))
+
+
 @dataclass(frozen=True)
 class Examples:
     """Labelled raw data: the ``items`` (by reference, or a pandas object held in memory) and a

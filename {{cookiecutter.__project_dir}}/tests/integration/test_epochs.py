@@ -54,7 +54,9 @@ def epochs_of(monkeypatch, quick_config, tmp_path) -> Callable[..., tuple[list[l
         with monkeypatch.context() as patch:
             patch.setattr(loop, "make_loader", make_loader)
             folder = tmp_path / f"seed{seed}-{len(list(tmp_path.iterdir()))}"
-            result = fit(quick_config(seed=seed, epochs=EPOCHS, output_dir=str(folder)), show_progress=False)
+            # Read in this process (num_workers=0), where the recording dataset's list is this test's.
+            config = quick_config(seed=seed, epochs=EPOCHS, output_dir=str(folder), num_workers=0)
+            result = fit(config, show_progress=False)
         rows = len(result.split.train)
         assert len(fetched) == EPOCHS * rows, (
             f"{len(fetched)} training rows fetched in {EPOCHS} epochs of a {rows}-row training split: "

@@ -12,6 +12,7 @@ import torch
 
 from {{ cookiecutter.package_name }}.config import TrainConfig
 from {{ cookiecutter.package_name }}.data import load_examples
+from {{ cookiecutter.package_name }}.testing import assert_state_dicts_equal
 from {{ cookiecutter.package_name }}.training import fit, load_checkpoint, loop, split_examples
 
 pytestmark = pytest.mark.slow
@@ -112,3 +113,22 @@ def test_the_seed_sets_the_initial_weights(tmp_path, run):
     assert any(not torch.allclose(first[k], other[k]) for k in comparable), (
         "seeds 5 and 6 gave the same initial weights: the seed does not reach the model"
     )
+
+
+def test_worker_processes_train_exactly_the_model_that_reading_in_process_trains(tmp_path, run, monkeypatch):
+    # Workers live from epoch to epoch: the epoch must reach them (augmentation drawn per epoch),
+    # and what they read and prepare must be what the training process would have.
+    workers = []
+    real = loop.make_loader
+
+    def make_loader(*args, **kwargs):
+        workers.append(kwargs.get("num_workers", 0))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "make_loader", make_loader)
+    _, inline = run(tmp_path / "inline", epochs=2, num_workers=0)
+    assert set(workers) == {0}, f"num_workers 0 gave loaders of {workers} workers"
+    workers.clear()
+    _, parallel = run(tmp_path / "workers", epochs=2, num_workers=2)
+    assert set(workers) == {2}, f"num_workers 2 gave loaders of {workers} workers"
+    assert_state_dicts_equal(inline.model.state_dict(), parallel.model.state_dict(), "weights trained with 2 workers")

@@ -7,8 +7,8 @@ import pytest
 from {{ cookiecutter.package_name }}.cli import build_parser
 from {{ cookiecutter.package_name }}.config import TrainConfig
 from {{ cookiecutter.package_name }}.data import INPUT_SIZE
-from {{ cookiecutter.package_name }}.training.loader import MAX_WORKERS, worker_count
 from {{ cookiecutter.package_name }}.models import available_models, build_model
+from {{ cookiecutter.package_name }}.training.loader import MAX_WORKERS, worker_count
 
 
 def test_defaults_are_valid_and_name_a_registered_model():
@@ -72,9 +72,9 @@ def test_the_input_size_reaches_the_preprocessing_and_the_command_line():
 
 @pytest.mark.parametrize(
     ("cpus", "processes", "expected"),
-    [(1, 1, 0), (2, 1, 1), (2, 2, 0), (8, 2, 3), (64, 1, MAX_WORKERS)],
+    [(1, 1, 0), (2, 1, 0), (4, 1, 2), (8, 2, 2), (16, 4, 2), (64, 1, MAX_WORKERS)],
 )
-def test_the_automatic_worker_count_leaves_each_process_a_cpu_of_its_own(monkeypatch, cpus, processes, expected):
+def test_the_automatic_worker_count_leaves_each_training_process_two_cpus(monkeypatch, cpus, processes, expected):
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
     monkeypatch.setenv("LOCAL_WORLD_SIZE", str(processes))
     assert worker_count(-1) == expected, f"{cpus} CPUs, {processes} processes: {worker_count(-1)} workers"
