@@ -1,5 +1,6 @@
-"""Data larger than memory: kept on disk, written once in a streamed pass, read back by position;
-and the statistics such a pass can fit (``RunningMoments``, ``sample_rows``).
+"""Data larger than memory: read from a file in batches (``table_batches``), kept on disk,
+written once in a streamed pass, read back by position; and the statistics such a pass can fit
+(``RunningMoments``, ``sample_rows``).
 
 Two kinds of store, each a file in the temporary folder (``TMPDIR``; point it at a disk, not
 a RAM-backed ``/tmp``, for data larger than memory) that is memory-mapped and deleted when
@@ -21,16 +22,81 @@ from __future__ import annotations
 import os
 import tempfile
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 from pyarrow import ipc
 
 # The prefix of every temporary file a store writes: easy to find, and to clean after a crash.
 PREFIX = f"{__package__}-"
+# Rows read from a file at a time: what reading a table holds in memory.
+BATCH_ROWS = 65_536
+# The formats ``table_batches`` reads, by the end of the file's name; anything else is CSV.
+PARQUET_SUFFIXES = (".parquet", ".pq")
+JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
+
+
+def table_format(path: str | Path) -> str:
+    """``"Parquet file"``, ``"JSON lines file"`` or ``"CSV"``, by the end of the file's name."""
+    name = Path(path).name.lower()
+    if name.endswith(PARQUET_SUFFIXES):
+        return "Parquet file"
+    return "JSON lines file" if name.endswith(JSON_LINES_SUFFIXES) else "CSV"
+
+
+def table_batches(
+    path: str | Path,
+    *,
+    text_columns: tuple[str, ...] | None = (),
+    na_values: tuple[str, ...] = (),
+    rows: int | None = None,
+    error: type[Exception] = ValueError,
+) -> Iterator[pd.DataFrame]:
+    """The rows of a CSV, Parquet or JSON lines file, ``rows`` (default ``BATCH_ROWS``) at a time,
+    each batch indexed by the position of its rows in the file, from 0.
+
+    In a CSV, ``na_values`` are missing values and ``text_columns`` are read as text (never
+    guessed to be numbers; None: every column). A file that cannot be read raises ``error``
+    naming it. The file is closed when the batches end, or when the caller stops reading.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    start = 0
+    try:
+        with _open_table(path, text_columns, na_values, rows or BATCH_ROWS) as batches:
+            for frame in batches:
+                frame.index = pd.RangeIndex(start, start + len(frame))
+                start += len(frame)
+                yield frame
+    except (ValueError, pa.ArrowException, EOFError, OSError) as err:  # parser errors are ValueErrors
+        if isinstance(err, (error, FileNotFoundError)):
+            raise
+        detail = " ".join(str(err).split()) or type(err).__name__
+        raise error(f"{path}: not a readable {table_format(path)} ({detail})") from None
+
+
+@contextmanager
+def _open_table(
+    path: Path, text_columns: tuple[str, ...] | None, na_values: tuple[str, ...], rows: int
+) -> Iterator[Iterator[pd.DataFrame]]:
+    kind = table_format(path)
+    if kind == "Parquet file":
+        with pq.ParquetFile(path) as file:
+            yield (batch.to_pandas() for batch in file.iter_batches(batch_size=rows))
+    elif kind == "JSON lines file":
+        with pd.read_json(path, lines=True, chunksize=rows, dtype=False) as reader:
+            yield reader
+    else:
+        dtype: Any = str if text_columns is None else dict.fromkeys(text_columns, str)
+        with pd.read_csv(path, na_values=list(na_values), keep_default_na=False, chunksize=rows, dtype=dtype) as reader:
+            yield reader
 
 
 def _temporary_file(suffix: str) -> Path:
