@@ -100,11 +100,22 @@ def main(argv: list[str] | None = None) -> int:
             args = _with_stored_settings(parser, argv, args.config)
         return COMMANDS[args.command](args)
     except (ValueError, FileNotFoundError, FileExistsError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {error_message(err)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into a reader that stopped early, e.g. `| head`
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (keeps the interpreter from failing at exit)
         return 0
+
+
+def error_message(err: BaseException) -> str:
+    """What went wrong, in one line. An error raised while a DataLoader worker process read a batch
+    (a file that cannot be decoded) reaches this process wrapped in the worker's traceback: its
+    own message is the traceback's last line."""
+    message = str(err)
+    if "\nOriginal Traceback" in message:
+        last = message.strip().splitlines()[-1]
+        message = last.partition(f"{type(err).__name__}: ")[2] or last
+    return message
 
 
 def _with_stored_settings(parser: argparse.ArgumentParser, argv: list[str] | None, path: str) -> argparse.Namespace:

@@ -12,7 +12,9 @@ import pytest
 import torch
 
 from {{ cookiecutter.package_name }} import cli
-from {{ cookiecutter.package_name }}.data import write_examples
+from {{ cookiecutter.package_name }}.data import read_inputs, write_examples
+from {{ cookiecutter.package_name }}.inference import Predictor
+from {{ cookiecutter.package_name }}.task import read_all
 
 pytestmark = pytest.mark.slow
 
@@ -76,12 +78,44 @@ def test_predict_without_output_writes_csv_to_stdout(trained, request_csv, capsy
     assert len(lines) == 11, f"{len(lines)} lines for a header and 10 inputs"
 
 
+def test_predict_works_a_batch_at_a_time_and_writes_each_row_beside_its_input_id(
+    trained, request_csv, tmp_path, monkeypatch
+):
+    batches = []
+    predict = Predictor.predict
+
+    def recording(self, inputs):
+        batches.append(len(inputs))
+        return predict(self, inputs)
+
+    monkeypatch.setattr(Predictor, "predict", recording)
+    outputs = {size: tmp_path / f"batches-of-{size}.csv" for size in (1000, 3)}
+    for size, output in outputs.items():
+        args = ["--input", str(request_csv), "--output", str(output), "--batch-size", str(size)]
+        assert cli.main(["predict", "--checkpoint", str(trained.checkpoint_path), *args]) == 0
+    assert batches == [10, 3, 3, 3, 1], f"10 inputs predicted in batches of {batches} (--batch-size 1000, then 3)"
+    ids = read_all(read_inputs(request_csv)).index
+    whole, batched = (pd.read_csv(outputs[size], dtype={"label": str, ids.name: str}) for size in (1000, 3))
+    assert list(batched.columns[:2]) == [ids.name, "label"], f"columns {list(batched.columns)}: the id comes first"
+    assert batched[ids.name].tolist() == [str(i) for i in ids], "the ids written are not those of the inputs, in order"
+    pd.testing.assert_frame_equal(batched, whole, check_exact=False, rtol=1e-5, atol=1e-6)
+
+
+def test_predict_refuses_a_batch_size_below_one(trained, request_csv, assert_one_line_error):
+    args = ["--input", str(request_csv), "--batch-size", "0"]
+    assert cli.main(["predict", "--checkpoint", str(trained.checkpoint_path), *args]) == 2
+    assert_one_line_error("--batch-size must be at least 1")
+
+
 def test_evaluate_scores_the_checkpoint_on_its_own_test_split(trained, capsys):
     assert cli.main(["evaluate", "--checkpoint", str(trained.checkpoint_path)]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["source"] == "test split"
     assert report["rows"] == trained.metrics["rows"]["test"]
     assert report["accuracy"] == pytest.approx(trained.metrics["test_accuracy"])
+    assert cli.main(["evaluate", "--checkpoint", str(trained.checkpoint_path), "--batch-size", "7"]) == 0
+    in_batches = json.loads(capsys.readouterr().out)
+    assert in_batches == pytest.approx(report), f"scored in batches of 7: {in_batches}; at once: {report}"
 
 
 def test_predict_refuses_an_empty_input_file_with_exit_status_2(trained, tmp_path, assert_one_line_error):
