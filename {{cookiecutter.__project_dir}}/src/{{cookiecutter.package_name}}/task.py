@@ -94,8 +94,10 @@ class Rows:
         return self.items.read(self.positions[np.asarray(rows, dtype=np.int64)])
 
 
-def batches_of(items: Items, size: int = READ_BATCH) -> Iterator[Any]:
-    """Every item of ``items`` in order, read ``size`` at a time: what a streamed pass holds in memory."""
+def batches_of(items: Items, size: int | None = None) -> Iterator[Any]:
+    """Every item of ``items`` in order, read ``size`` (default ``READ_BATCH``) at a time: what a
+    streamed pass holds in memory."""
+    size = size or READ_BATCH
     if size < 1:
         raise ValueError(f"batch size must be at least 1, got {size}")
     for start in range(0, len(items), size):
@@ -144,8 +146,9 @@ class Examples:
         rows = np.arange(len(self)) if rows is None else np.asarray(rows, dtype=np.int64)
         return self.items.read(rows)
 
-    def batches(self, size: int = READ_BATCH) -> Iterator[tuple[Any, np.ndarray]]:
-        """(raw inputs, labels) of every example in order, ``size`` at a time."""
+    def batches(self, size: int | None = None) -> Iterator[tuple[Any, np.ndarray]]:
+        """(raw inputs, labels) of every example in order, ``size`` (default ``READ_BATCH``) at a time."""
+        size = size or READ_BATCH
         for start, inputs in zip(range(0, len(self), size), batches_of(self.items, size), strict=True):
             yield inputs, self.labels[start : start + size]
 
