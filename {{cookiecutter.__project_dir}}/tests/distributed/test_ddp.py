@@ -54,6 +54,41 @@ from PACKAGE.cli import main
 sys.exit(main(["train", "--output-dir", os.path.join(sys.argv[1], "out"), *sys.argv[2:]]))
 """
 
+# One run with every read of examples counted by phase: fitting the preprocessing, preparing the
+# datasets (where the task transforms them once), and the epochs (with the final evaluation).
+READS_SCRIPT = """
+import json, os, sys
+from PACKAGE.config import TrainConfig
+from PACKAGE.data import Preprocessor
+from PACKAGE.task import Rows
+from PACKAGE.training import loop
+
+counts = {"fit": 0, "prepare": 0, "epochs": 0}
+phase = ["epochs"]
+
+def during(name, function):
+    def wrapped(*args, **kwargs):
+        before, phase[0] = phase[0], name
+        try:
+            return function(*args, **kwargs)
+        finally:
+            phase[0] = before
+    return wrapped
+
+def counted(self, rows, read=Rows.read):
+    counts[phase[0]] += len(rows)
+    return read(self, rows)
+
+Rows.read = counted
+loop._fit_preprocessor = during("fit", loop._fit_preprocessor)
+Preprocessor.dataset = during("prepare", Preprocessor.dataset)
+settings = json.loads(sys.argv[2])
+result = loop.fit(TrainConfig(output_dir=os.path.join(sys.argv[1], "out"), report=False, num_workers=0, **settings))
+rows = {part: len(getattr(result.split, part)) for part in ("train", "val", "test")}
+with open(os.path.join(sys.argv[1], "reads-" + os.environ["RANK"] + ".json"), "w") as log:
+    json.dump({**counts, "rows": rows}, log)
+"""
+
 
 @pytest.fixture(scope="module")
 def ddp(tmp_path_factory: pytest.TempPathFactory, train_options: list[str]) -> Path:
@@ -103,6 +138,31 @@ def test_only_rank_0_writes_files(tmp_path: Path, train_options: list[str]) -> N
         assert name in by_rank_0, f"rank 0 did not write {name}; it wrote {sorted(by_rank_0)}"
     by_rank_1 = tmp_path / "written-by-rank-1"
     assert not by_rank_1.exists(), f"rank 1 wrote {sorted(set(by_rank_1.read_text().split()))}: rank 0 alone writes"
+
+
+def test_each_process_reads_only_its_share_and_rank_0_alone_fits_the_preprocessing(
+    tmp_path: Path, quick_data: str | None
+) -> None:
+    script = tmp_path / "reads.py"
+    script.write_text(READS_SCRIPT.replace("PACKAGE", package.__name__))
+    epochs, batch_size = 2, 32
+    settings = json.dumps({"epochs": epochs, "batch_size": batch_size, "seed": 0, "device": "cpu", "data": quick_data})
+    result = run_torchrun(str(script), str(tmp_path), settings, processes=2, cwd=tmp_path, timeout=180)
+    assert result.returncode == 0, f"torchrun failed:\n{result.stderr[-4000:]}"
+    reads = [json.loads((tmp_path / f"reads-{rank}.json").read_text()) for rank in (0, 1)]
+    rows = reads[0]["rows"]
+    assert reads[0]["fit"] > 0, "rank 0 read no example to fit the preprocessing"
+    assert reads[1]["fit"] == 0, (
+        f"rank 1 read {reads[1]['fit']} examples to fit the preprocessing: rank 0 alone fits, the others get its state"
+    )
+    # Every epoch reads the training and validation rows, the end the validation and test rows once more.
+    everything = rows["train"] * epochs + rows["val"] * (epochs + 1) + rows["test"]
+    uneven = -(-rows["train"] // batch_size) * epochs + 3  # a batch of an odd size gives one process a row more
+    for rank, counted in enumerate(reads):
+        assert counted["epochs"] <= everything / 2 + uneven, (
+            f"rank {rank} read {counted['epochs']} examples in {epochs} epochs of {everything} reads in all: "
+            "more than its half (every process reading every row?)"
+        )
 
 
 def test_checkpoint_written_under_ddp_serves_in_one_process(
