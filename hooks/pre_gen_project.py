@@ -26,6 +26,7 @@ DEPENDENCIES = {
     "numpy",
     "pandas",
     "pandera",
+    "pyarrow",
     "pil",
     "pillow",
     "tqdm",

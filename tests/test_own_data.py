@@ -1,12 +1,13 @@
 """Bring your own data: a correct swap done by the generated README's steps leaves every CPU tier green.
 
-For each task the test makes a second dataset of the same kind (a table of 13 numeric
-columns with names that need escaping in a pattern, 3 classes labelled 1, 2 and 3, no
-categorical column; a folder of colour images of three shapes; 900 French texts on three
-topics with accents, emoji and a few texts longer than the tokenizer's limit, in a CSV
-whose columns come in another order and that names no test split), follows the README's
-steps literally (the files they name, the commands they give) and runs the unit,
-integration and regression tiers of the swapped project.
+For each task the test makes a second dataset of the same kind (a Parquet table of 13
+numeric columns with names that need escaping in a pattern, 3 classes labelled 1, 2 and 3,
+no categorical column; a folder of images of three shapes in mixed sizes and colour modes,
+resized to an input size set in the config; 900 French texts on three topics with accents,
+emoji and a few texts longer than the tokenizer's limit, in a CSV whose columns come in
+another order and that names no test split), follows the README's steps literally (the
+files they name, the commands they give) and runs the unit, integration and regression
+tiers of the swapped project.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def steps(readme: str, heading: str) -> tuple[str, list[str]]:
     commands = [
         line.strip() for block in re.findall(r"```sh\n(.*?)\n\s*```", section, re.DOTALL) for line in block.splitlines()
     ]
-    return section, [c for c in commands if c]
+    return " ".join(section.split()), [c for c in commands if c]
 
 
 # Run in the project's environment (numpy, Pillow); prints the numeric columns' ranges for the schema.
@@ -51,6 +52,9 @@ for row, (label, numbers) in enumerate(zip(labels, values)):
     label = str(label)
     lines.append(",".join([label, *cells]))
 open(sys.argv[1], "w").write("\\n".join(lines) + "\\n")
+import pandas as pd  # the same table as Parquet, its labels as integers
+frame = pd.read_csv(sys.argv[1], na_values=["NA"], keep_default_na=False)
+frame.to_parquet(sys.argv[1].replace(".csv", ".parquet"), index=False)
 print(json.dumps({n: [float(values[:, i].min()) - 10, float(values[:, i].max()) + 10] for i, n in enumerate(names)}))
 """
 MAKE_IMAGES = """
@@ -71,7 +75,10 @@ for shape in ("vertical", "horizontal", "square"):
             image[at : at + 3, :] = colour
         else:
             image[at - 1 : at + 4, at - 1 : at + 4] = colour
-        Image.fromarray(image.astype(np.uint8)).save(folder / f"{number:03d}.png")
+        picture = Image.fromarray(image.astype(np.uint8))
+        size = [(12, 12), (24, 24), (16, 20), (9, 14)][number % 4]  # mixed sizes and modes
+        picture = picture.resize(size, Image.Resampling.NEAREST).convert(["RGB", "L", "RGBA"][number % 3])
+        picture.save(folder / f"{number:03d}.png")
 """
 
 MAKE_TEXTS = """
@@ -125,8 +132,10 @@ def test_a_swap_by_the_readme_steps_keeps_every_cpu_tier_green(
     if task == "tabular":
         section, commands = steps(readme, "Use your own table")
         assert "`DATASET` in `data/load.py`" in section and "`COLUMNS` in `data/schema.py`" in section, section
+        assert "Parquet file (`.parquet`)" in section, section
         ranges = json.loads(run(python, "-c", MAKE_TABLE, data / "grades.csv", cwd=tmp_path).stdout)
-        set_constant(data / "load.py", "DATASET", '"grades.csv"')
+        (data / "grades.csv").unlink()  # the Parquet copy is the data
+        set_constant(data / "load.py", "DATASET", '"grades.parquet"')
         schema = data / "schema.py"
         text = schema.read_text()
         start, end = text.index("COLUMNS: dict[str, ColumnSpec] = {"), text.index("NUMERIC_FEATURES = ")
@@ -135,9 +144,10 @@ def test_a_swap_by_the_readme_steps_keeps_every_cpu_tier_green(
         (data / "penguins.csv").unlink()
     elif task == "image":
         section, commands = steps(readme, "Use your own images")
-        assert "set `DATASET` in\n   `data/load.py`" in section, section
+        assert "set `DATASET` in `data/load.py`" in section and "`INPUT_SIZE` in `data/__init__.py`" in section
         run(python, "-c", MAKE_IMAGES, data / "shapes", cwd=tmp_path)
         set_constant(data / "load.py", "DATASET", '"shapes"')
+        set_constant(data / "__init__.py", "INPUT_SIZE", '(12, "pixels per side images are resized to")')
         assert "Delete `digits.csv.gz`" in section, section
         (data / "digits.csv.gz").unlink()
     else:

@@ -152,6 +152,15 @@ def benchmark(session: nox.Session) -> None:
     session.run("python", "-m", "pytest", *options, *compare, *args, env=env)
 
 
+@nox.session(default=False)
+def scale(session: nox.Session) -> None:
+    """Peak memory of `train` and `predict` on data of two sizes ten times apart, the share each
+    torchrun process reads{% if cookiecutter.task == "image" %}, and the training throughput against a bare loop{% endif %}: not a tier
+    (minutes). ``nox -s scale -- --sizes 1000 10000`` picks the sizes."""
+    install_project(session)
+    session.run("python", "benchmarks/scale.py", *session.posargs, env=bytecode_env(session))
+
+
 @nox.session
 def gpu(session: nox.Session) -> None:
     """GPU tier (tests marked gpu); fails at once where no CUDA device is visible."""
