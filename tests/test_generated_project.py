@@ -5,11 +5,13 @@ test suite runs through its nox sessions (test_project_tooling, test_matrix)."""
 
 from __future__ import annotations
 
+import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import EMBEDDED, ENV, run
+from conftest import EMBEDDED, ENV, TASKS, run
 
 pytestmark = pytest.mark.slow
 
@@ -60,3 +62,21 @@ def test_bad_command_line_input_gives_one_line_and_exit_2(
     assert result.returncode == 2, result
     assert "Traceback" not in result.stderr, result.stderr
     assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_the_scale_benchmark_measures_memory_and_what_each_process_reads(
+    task: str, task_project: Callable[[str], tuple[Path, Path]], tmp_path: Path
+) -> None:
+    """`nox -s scale` at small sizes: every figure it reports is measured (the sizes it is meant for take minutes)."""
+    project, python = task_project(task)
+    figures_file = tmp_path / "scale.json"
+    run(python, "benchmarks/scale.py", "--sizes", "60", "600", "--json", figures_file, cwd=project, timeout=600)
+    figures = json.loads(figures_file.read_text())
+    for size in ("60", "600"):
+        for key in ("train_mb", "predict_mb"):
+            assert figures[size][key] > 100, f"{size} examples: {key} {figures[size][key]}, not a measured process"
+    reads = figures["torchrun_reads"]
+    assert reads[0]["fit"] > 0 and reads[1]["fit"] == 0, f"rank 0 alone fits the preprocessing: {reads}"
+    if task == "image":
+        assert figures["throughput"]["project_items_per_s"] > 0, figures["throughput"]

@@ -10,7 +10,19 @@ from conftest import BIN, run
 
 pytestmark = pytest.mark.slow
 
-SESSIONS = ["lint", "unit", "integration", "distributed", "regression", "tests", "gpu", "flaky", "mutation"]
+SESSIONS = [
+    "lint",
+    "unit",
+    "integration",
+    "distributed",
+    "regression",
+    "tests",
+    "gpu",
+    "flaky",
+    "mutation",
+    "benchmark",
+    "scale",
+]
 
 
 def test_nox_lists_every_session_with_a_description(default_project: Path) -> None:

@@ -3,18 +3,19 @@ written once in a streamed pass, read back by position; and the statistics such 
 (``RunningMoments``, ``sample_rows``).
 
 Two kinds of store, each a file in the temporary folder (``TMPDIR``; point it at a disk, not
-a RAM-backed ``/tmp``, for data larger than memory) that is memory-mapped and deleted when
-the object that made it is garbage collected:
+a RAM-backed ``/tmp``, for data larger than memory) that is deleted when the object that made
+it is garbage collected (a process killed outright leaves its files, named ``PREFIX...``):
 
 - ``ArrowItems``: raw rows of a table or of texts, as read from CSV, Parquet or JSON lines,
-  in an Arrow file. Reading rows in file order (fitting, evaluating, predicting) touches one
-  stretch of the file at a time; reading random rows works too, at some cost per row.
+  in an Arrow file. Reading rows in file order (fitting, evaluating, predicting) loads one
+  record batch after another; reading random rows works too, at some cost per row.
 - ``DiskArray``: a numpy array (fixed-width rows: transformed features, pixel rows; or a
-  flat run of token ids) that a training batch indexes at random, as fast as in memory.
+  flat run of token ids) that a training batch indexes at random, a positioned read per row.
 
-The operating system keeps in its page cache what fits of these files, and gives it back
-when memory is needed elsewhere. DataLoader worker processes share the mapping (on Linux
-they are forked); where they are spawned instead, each reopens the file by its path.
+Both read what they are asked for into memory and nothing else: the files are not mapped into
+the process, so its resident memory stays that of a batch however large they grow, and the
+operating system keeps in its page cache what fits of them. DataLoader worker processes
+share the open files (on Linux they are forked); where they are spawned, each reopens them.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from pyarrow import ipc
 PREFIX = f"{__package__}-"
 # Rows read from a file at a time: what reading a table holds in memory.
 BATCH_ROWS = 65_536
+# Rows per record batch of an Arrow file: what a read of a few rows loads.
+ARROW_BATCH = 4096
 # The formats ``table_batches`` reads, by the end of the file's name; anything else is CSV.
 PARQUET_SUFFIXES = (".parquet", ".pq")
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
@@ -115,19 +118,30 @@ class ArrowItems:
     """Rows of an Arrow file on disk; ``read(rows)`` gives ``to_inputs(table of those rows, rows)``.
 
     ``to_inputs`` turns Arrow rows into the task's raw inputs (a pandas object indexed by each
-    row's id, which it computes from the positions ``rows``). Build one with ``ArrowWriter``.
+    row's id, which it computes from the positions ``rows``). The file holds record batches of
+    at most ``ARROW_BATCH`` rows; a read loads only the record batches its rows sit in (the
+    last two are kept, for reads in file order). Build one with ``ArrowWriter``.
     """
 
-    def __init__(self, path: Path, to_inputs: Callable[[pa.Table, np.ndarray], Any]) -> None:
+    def __init__(self, path: Path, to_inputs: Callable[[pa.Table, np.ndarray], Any], batch_rows: list[int]) -> None:
         self.path = Path(path)
         self.to_inputs = to_inputs
+        self._starts = np.cumsum([0, *batch_rows], dtype=np.int64)
         self._open()
 
     def _open(self) -> None:
-        reader = ipc.open_file(pa.memory_map(str(self.path), "r"))
-        self.schema = reader.schema
-        self._batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]
-        self._starts = np.cumsum([0] + [batch.num_rows for batch in self._batches], dtype=np.int64)
+        file = pa.OSFile(str(self.path), "r")
+        weakref.finalize(self, file.close)
+        self._reader = ipc.open_file(file)
+        self.schema = self._reader.schema
+        self._cache: dict[int, pa.RecordBatch] = {}
+
+    def _batch(self, number: int) -> pa.RecordBatch:
+        if number not in self._cache:
+            if len(self._cache) >= 2:
+                del self._cache[next(iter(self._cache))]
+            self._cache[number] = self._reader.get_batch(number)
+        return self._cache[number]
 
     def __len__(self) -> int:
         return int(self._starts[-1])
@@ -137,9 +151,9 @@ class ArrowItems:
         rows = np.asarray(rows, dtype=np.int64)
         if len(rows) and (rows.min() < 0 or rows.max() >= len(self)):
             raise IndexError(f"rows out of range for {len(self)} rows")
-        chunk = np.searchsorted(self._starts, rows, side="right") - 1
-        order = np.argsort(chunk, kind="stable")
-        parts = [self._batches[c].take(pa.array(rows[chunk == c] - self._starts[c])) for c in np.unique(chunk).tolist()]
+        batch = np.searchsorted(self._starts, rows, side="right") - 1
+        order = np.argsort(batch, kind="stable")
+        parts = [self._batch(b).take(pa.array(rows[batch == b] - self._starts[b])) for b in np.unique(batch).tolist()]
         grouped = pa.Table.from_batches(parts, schema=self.schema)
         if np.all(order[:-1] < order[1:]):  # already in the order asked for (rows in file order)
             return grouped
@@ -152,10 +166,10 @@ class ArrowItems:
         return self.to_inputs(self.table(rows), rows)
 
     def __getstate__(self) -> dict[str, Any]:  # a spawned worker reopens the file, it is not copied
-        return {"path": self.path, "to_inputs": self.to_inputs}
+        return {"path": self.path, "to_inputs": self.to_inputs, "starts": self._starts}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.path, self.to_inputs = state["path"], state["to_inputs"]
+        self.path, self.to_inputs, self._starts = state["path"], state["to_inputs"], state["starts"]
         self._open()
 
 
@@ -170,21 +184,26 @@ class ArrowWriter:
         self.schema = schema
         self.path = _temporary_file(".arrow")
         self._writer: ipc.RecordBatchFileWriter | None = None
-        self.rows = 0
+        self._batch_rows: list[int] = []
+
+    @property
+    def rows(self) -> int:
+        return sum(self._batch_rows)
 
     def write(self, table: pa.Table) -> None:
         if self.schema is None:
             self.schema = table.schema
         if self._writer is None:
             self._writer = ipc.new_file(str(self.path), self.schema)
-        self._writer.write_table(table.cast(self.schema))
-        self.rows += table.num_rows
+        for batch in table.cast(self.schema).to_batches(max_chunksize=ARROW_BATCH):
+            self._writer.write_batch(batch)
+            self._batch_rows.append(batch.num_rows)
 
     def finish(self, to_inputs: Callable[[pa.Table, np.ndarray], Any]) -> ArrowItems:
         if self._writer is None:  # nothing written: an empty file of the schema (or of no columns)
             self._writer = ipc.new_file(str(self.path), self.schema or pa.schema([]))
         self._writer.close()
-        items = ArrowItems(self.path, to_inputs)
+        items = ArrowItems(self.path, to_inputs, self._batch_rows)
         weakref.finalize(items, _remove, self.path, os.getpid())
         return items
 
@@ -199,7 +218,8 @@ class ArrowWriter:
 
 
 class DiskArray:
-    """A numpy array in a temporary file, memory-mapped read-only: ``array[rows]`` reads only those rows.
+    """A numpy array in a temporary file: ``array[rows]`` (an int, a slice or an array of ints) reads
+    only those rows, with positioned reads, so the process's memory does not grow with the file.
 
     ``DiskArray.write(chunks)`` appends arrays of the same dtype and row width (or a flat run of
     values) to the file in a streamed pass; the first dimension is the sum of the chunks'.
@@ -207,13 +227,12 @@ class DiskArray:
 
     def __init__(self, path: Path, dtype: np.dtype, shape: tuple[int, ...]) -> None:
         self.path, self.dtype, self.shape = Path(path), np.dtype(dtype), tuple(shape)
+        self._row_bytes = self.dtype.itemsize * int(np.prod(self.shape[1:], dtype=np.int64))
         self._open()
 
     def _open(self) -> None:
-        if self.shape[0] == 0:  # a memory map of no bytes cannot be made
-            self.array = np.empty(self.shape, dtype=self.dtype)
-        else:
-            self.array = np.memmap(self.path, dtype=self.dtype, mode="r", shape=self.shape)
+        self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        weakref.finalize(self, os.close, self._fd)
 
     @classmethod
     def write(cls, chunks: Iterable[np.ndarray], dtype: Any, row_shape: tuple[int, ...] | None = None) -> DiskArray:
@@ -242,14 +261,42 @@ class DiskArray:
     def __len__(self) -> int:
         return self.shape[0]
 
+    def _read(self, start: int, rows: int) -> np.ndarray:
+        """``rows`` rows from row ``start`` on: one positioned read (the file's offset is never moved,
+        so forked DataLoader workers that share the open file do not disturb each other)."""
+        size = rows * self._row_bytes
+        if hasattr(os, "pread"):
+            data = os.pread(self._fd, size, start * self._row_bytes)
+        else:  # Windows: no positioned read; a file of its own per process (see __setstate__)
+            os.lseek(self._fd, start * self._row_bytes, os.SEEK_SET)
+            data = os.read(self._fd, size)
+        if len(data) != size:
+            raise OSError(f"{self.path}: {len(data)} bytes read of {size}: the file was cut short")
+        return np.frombuffer(data, dtype=self.dtype).reshape(rows, *self.shape[1:])
+
     def __getitem__(self, index: Any) -> np.ndarray:
-        return np.array(self.array[index])  # a copy in memory: the caller may keep or change it
+        """A copy in memory of the rows at ``index``: the caller may keep or change it."""
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step != 1:
+                raise IndexError("a DiskArray slice takes every row (step 1)")
+            return self._read(start, max(stop - start, 0)).copy()
+        rows = np.asarray(index, dtype=np.int64)
+        if rows.size and (rows.min() < 0 or rows.max() >= len(self)):
+            raise IndexError(f"rows out of range for {len(self)} rows")
+        if rows.ndim == 0:
+            return self._read(int(rows), 1)[0].copy()
+        result = np.empty((len(rows), *self.shape[1:]), dtype=self.dtype)
+        for i, row in enumerate(rows.tolist()):
+            result[i] = self._read(row, 1)[0]
+        return result
 
     def __getstate__(self) -> dict[str, Any]:
         return {"path": self.path, "dtype": self.dtype.str, "shape": self.shape}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.path, self.dtype, self.shape = state["path"], np.dtype(state["dtype"]), tuple(state["shape"])
+        self._row_bytes = self.dtype.itemsize * int(np.prod(self.shape[1:], dtype=np.int64))
         self._open()
 
 

@@ -1,0 +1,115 @@
+"""The stores of data larger than memory and the statistics of a streamed pass (``store.py``).
+
+Each store gives back exactly what was written, in the order asked for, survives the pickling
+a spawned DataLoader worker receives it through, and leaves no file behind.
+"""
+
+from __future__ import annotations
+
+import gc
+import pickle
+import tempfile
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from {{ cookiecutter.package_name }} import store
+from {{ cookiecutter.package_name }}.store import ArrowWriter, DiskArray, RunningMoments, sample_rows
+
+
+@pytest.fixture(autouse=True)
+def scratch(tmp_path, monkeypatch):
+    """The stores' temporary folder: a test's own, to see what is left in it."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    return tmp_path
+
+
+def left_in(folder) -> list[str]:
+    gc.collect()
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(store.PREFIX))
+
+
+def numbers(table: pa.Table, rows: np.ndarray) -> np.ndarray:
+    return np.stack([table.column("n").to_numpy(), rows])
+
+
+def test_a_disk_array_reads_back_any_rows_in_any_order(scratch):
+    values = np.random.default_rng(0).normal(size=(1000, 3)).astype(np.float32)
+    array = DiskArray.write([values[:300], values[300:]], np.float32)
+    rows = np.random.default_rng(1).permutation(1000)[:77]
+    assert array.shape == (1000, 3), array.shape
+    assert np.array_equal(array[rows], values[rows]), "rows read in a random order differ from those written"
+    assert np.array_equal(array[10:20], values[10:20]), "a slice differs"
+    assert np.array_equal(array[999], values[999]), "the last row differs"
+    with pytest.raises(IndexError, match="out of range"):
+        array[np.array([0, 1000])]
+
+
+def test_rows_of_an_arrow_file_come_back_in_the_order_asked_from_any_record_batch(monkeypatch):
+    monkeypatch.setattr(store, "ARROW_BATCH", 7)  # many record batches
+    with ArrowWriter() as writer:
+        for start in range(0, 100, 30):
+            writer.write(pa.table({"n": np.arange(start, min(start + 30, 100))}))
+        items = writer.finish(numbers)
+    rows = np.random.default_rng(0).permutation(100)[:40]
+    read, positions = items.read(rows)
+    assert read.tolist() == rows.tolist(), "rows came back in another order, or other rows came back"
+    assert positions.tolist() == rows.tolist(), "the positions handed to to_inputs are not the rows asked for"
+    assert len(items) == 100
+
+
+def test_stores_survive_the_pickling_a_spawned_worker_receives_them_through():
+    array = DiskArray.write([np.arange(12).reshape(4, 3)], np.int64)
+    with ArrowWriter() as writer:
+        writer.write(pa.table({"n": np.arange(5)}))
+        items = writer.finish(numbers)
+    again = pickle.loads(pickle.dumps(array))
+    assert np.array_equal(again[[3, 0]], array[[3, 0]]), "a DiskArray reopened elsewhere reads other rows"
+    assert pickle.loads(pickle.dumps(items)).read(np.array([4, 1]))[0].tolist() == [4, 1]
+
+
+def test_a_store_s_file_goes_when_the_store_does(scratch):
+    array = DiskArray.write([np.zeros((3, 2))], np.float64)
+    with ArrowWriter() as writer:
+        writer.write(pa.table({"n": [1, 2]}))
+        items = writer.finish(numbers)
+    assert len(left_in(scratch)) == 2, left_in(scratch)
+    del array, items
+    assert left_in(scratch) == [], "a store's file outlived the store"
+
+
+def test_a_write_that_fails_leaves_no_file(scratch):
+    def chunks():
+        yield np.zeros((2, 3))
+        yield np.zeros((2, 4))  # rows of another width
+
+    def broken_read() -> None:
+        with ArrowWriter() as writer:
+            writer.write(pa.table({"n": [1]}))
+            raise RuntimeError("reading broke")
+
+    with pytest.raises(ValueError, match="rows of shape"):
+        DiskArray.write(chunks(), np.float64)
+    with pytest.raises(RuntimeError, match="reading broke"):
+        broken_read()
+    assert left_in(scratch) == [], "a failed write left a file behind"
+
+
+def test_running_moments_over_batches_equal_those_of_the_whole():
+    values = np.random.default_rng(0).normal(5, 3, size=(1000, 4)) * [1, 10, 1e-3, 1e6]
+    moments = RunningMoments(4)
+    for start in range(0, 1000, 64):
+        moments.add(values[start : start + 64])
+    assert moments.count == 1000
+    np.testing.assert_allclose(moments.mean, values.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(moments.std, values.std(axis=0), rtol=1e-10)
+
+
+def test_a_sample_of_rows_is_seeded_sorted_distinct_and_everything_when_there_are_fewer():
+    sample = sample_rows(10_000, 100, seed=3)
+    assert len(sample) == len(set(sample.tolist())) == 100, "a row drawn twice"
+    assert np.all(np.diff(sample) > 0), "the sample is not in file order"
+    assert np.array_equal(sample, sample_rows(10_000, 100, seed=3)), "the same seed drew another sample"
+    assert not np.array_equal(sample, sample_rows(10_000, 100, seed=4)), "another seed drew the same sample"
+    assert np.array_equal(sample_rows(50, 100), np.arange(50)), "fewer rows than the sample: not every row"
