@@ -14,7 +14,7 @@ from .data import TRAINING_DEFAULTS as DEFAULTS
 from .models import available_models
 
 # Inputs read and predicted at a time by `predict` and `evaluate` (their --batch-size).
-PREDICT_BATCH = 256
+PREDICT_BATCH = DEFAULTS.get("predict_batch_size", 256)
 
 
 @dataclass

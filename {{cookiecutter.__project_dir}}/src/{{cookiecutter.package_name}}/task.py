@@ -26,7 +26,8 @@ the data with your own:
     the checkpoint, as the ``Preprocessor`` protocol below describes. ``Preprocessor(**options)``
     takes ``TrainConfig.preprocessing_options()`` (``input_size`` where the task has one).
 ``TRAINING_DEFAULTS``
-    The defaults of ``TrainConfig`` that suit this task (model, epochs, learning rate, ...).
+    The defaults of ``TrainConfig`` that suit this task (model, epochs, learning rate, worker
+    processes, ...), and ``predict_batch_size``: the inputs ``predict`` reads and scores at a time.
 ``INPUT_SIZE``
     ``(default, help)`` of the ``input_size`` option where the task lets the user choose the
     size of a model input (the side images are resized to); None where the data fixes it.
