@@ -93,34 +93,13 @@ def count_reads(data: Path, output: Path) -> None:
     """Under torchrun: one epoch on ``data``, counting the items each process reads to fit the
     preprocessing, to prepare its datasets (where the task transforms them once), and in the epoch."""
     from {{ cookiecutter.package_name }}.config import TrainConfig
-    from {{ cookiecutter.package_name }}.data import Preprocessor
-    from {{ cookiecutter.package_name }}.task import Rows
-    from {{ cookiecutter.package_name }}.training import fit, loop
+    from {{ cookiecutter.package_name }}.testing import count_reads as counting
+    from {{ cookiecutter.package_name }}.training import fit
 
-    counts = {"fit": 0, "prepare": 0, "epoch": 0}
-    now = ["epoch"]
-
-    def during(phase: str, function):
-        def wrapped(*args, **kwargs):
-            before, now[0] = now[0], phase
-            try:
-                return function(*args, **kwargs)
-            finally:
-                now[0] = before
-
-        return wrapped
-
-    def counted(self, rows, read=Rows.read):
-        counts[now[0]] += len(rows)
-        return read(self, rows)
-
-    Rows.read = counted
-    loop._fit_preprocessor = during("fit", loop._fit_preprocessor)
-    Preprocessor.dataset = during("prepare", Preprocessor.dataset)
-    rank = int(os.environ.get("RANK", 0))
-    result = fit(TrainConfig(data=str(data), epochs=1, output_dir=str(output), report=False, num_workers=0))
+    with counting() as counts:
+        result = fit(TrainConfig(data=str(data), epochs=1, output_dir=str(output), report=False, num_workers=0))
     rows = {"train": len(result.split.train), "val": len(result.split.val), "test": len(result.split.test)}
-    (output / f"reads-{rank}.json").write_text(json.dumps({**counts, "rows": rows}))
+    (output / f"reads-{os.environ.get('RANK', 0)}.json").write_text(json.dumps({**counts, "rows": rows}))
 
 
 {%- if cookiecutter.task == "image" %}
@@ -220,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         for rank, counted in enumerate(reads):
             print(
                 f"torchrun rank {rank}: read {counted['fit']} items to fit the preprocessing, "
-                f"{counted['prepare']} to prepare the datasets, {counted['epoch']} in the epoch "
+                f"{counted['prepare']} to prepare the datasets, {counted['epochs']} in the epoch "
                 f"(split: {counted['rows']})"
             )
 {%- if cookiecutter.task == "image" %}

@@ -55,6 +55,7 @@ __all__ = [
     "assert_state_dicts_equal",
     "assert_step_updates_every_parameter",
     "assert_train_stochastic",
+    "count_reads",
     "free_port",
     "node_options",
     "run_torchrun",
@@ -490,6 +491,45 @@ def assert_checkpoint_round_trip(
     assert_state_dicts_equal(model.state_dict(), restored.state_dict(), f"weights after a round trip through {path}")
     assert_same_outputs(model, restored, inputs, f"outputs after a round trip through {path}")
     return restored
+
+
+# -- reading data ----------------------------------------------------------------------
+@contextmanager
+def count_reads() -> Iterator[dict[str, int]]:
+    """Count the examples read while the block runs (every read of a subset of examples goes
+    through ``task.Rows.read``), by phase of ``fit``: ``fit`` (fitting the preprocessing),
+    ``prepare`` (building the datasets, where a task transforms its examples once) and
+    ``epochs`` (the rest: training and evaluation batches). Reads in DataLoader worker processes
+    happen in those processes: count with ``num_workers=0``."""
+    from .data import Preprocessor
+    from .task import Rows
+    from .training import loop
+
+    counts = {"fit": 0, "prepare": 0, "epochs": 0}
+    phase = ["epochs"]
+    read, fit_preprocessor, dataset = Rows.read, loop._fit_preprocessor, Preprocessor.dataset
+
+    def during(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            before, phase[0] = phase[0], name
+            try:
+                return function(*args, **kwargs)
+            finally:
+                phase[0] = before
+
+        return wrapped
+
+    def counted(self: Rows, rows: Any) -> Any:
+        counts[phase[0]] += len(rows)
+        return read(self, rows)
+
+    Rows.read = counted
+    loop._fit_preprocessor = during("fit", fit_preprocessor)
+    Preprocessor.dataset = during("prepare", dataset)
+    try:
+        yield counts
+    finally:
+        Rows.read, loop._fit_preprocessor, Preprocessor.dataset = read, fit_preprocessor, dataset
 
 
 # -- several processes -----------------------------------------------------------------

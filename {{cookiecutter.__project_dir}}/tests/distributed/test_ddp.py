@@ -59,31 +59,12 @@ sys.exit(main(["train", "--output-dir", os.path.join(sys.argv[1], "out"), *sys.a
 READS_SCRIPT = """
 import json, os, sys
 from PACKAGE.config import TrainConfig
-from PACKAGE.data import Preprocessor
-from PACKAGE.task import Rows
-from PACKAGE.training import loop
+from PACKAGE.testing import count_reads
+from PACKAGE.training import fit
 
-counts = {"fit": 0, "prepare": 0, "epochs": 0}
-phase = ["epochs"]
-
-def during(name, function):
-    def wrapped(*args, **kwargs):
-        before, phase[0] = phase[0], name
-        try:
-            return function(*args, **kwargs)
-        finally:
-            phase[0] = before
-    return wrapped
-
-def counted(self, rows, read=Rows.read):
-    counts[phase[0]] += len(rows)
-    return read(self, rows)
-
-Rows.read = counted
-loop._fit_preprocessor = during("fit", loop._fit_preprocessor)
-Preprocessor.dataset = during("prepare", Preprocessor.dataset)
 settings = json.loads(sys.argv[2])
-result = loop.fit(TrainConfig(output_dir=os.path.join(sys.argv[1], "out"), report=False, num_workers=0, **settings))
+with count_reads() as counts:
+    result = fit(TrainConfig(output_dir=os.path.join(sys.argv[1], "out"), report=False, num_workers=0, **settings))
 rows = {part: len(getattr(result.split, part)) for part in ("train", "val", "test")}
 with open(os.path.join(sys.argv[1], "reads-" + os.environ["RANK"] + ".json"), "w") as log:
     json.dump({**counts, "rows": rows}, log)
