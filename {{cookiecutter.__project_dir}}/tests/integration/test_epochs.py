@@ -34,7 +34,8 @@ class Recorded(Dataset):
 
     def __getitems__(self, positions: list[int]):  # how the loader fetches a batch
         self.fetched.extend(int(position) for position in positions)
-        return [self.dataset[position] for position in positions]
+        fetch = getattr(self.dataset, "__getitems__", None)
+        return fetch(positions) if fetch else [self.dataset[position] for position in positions]
 
     def __getattr__(self, name: str):  # set_epoch and the like reach the real dataset
         return getattr(self.__dict__["dataset"], name)
