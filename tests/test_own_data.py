@@ -3,7 +3,7 @@
 For each task the test makes a second dataset of the same kind (a Parquet table of 13
 numeric columns with names that need escaping in a pattern, 3 classes labelled 1, 2 and 3,
 no categorical column; a folder of images of three shapes in mixed sizes and colour modes,
-resized to an input size set in the config; 900 French texts on three topics with accents,
+resized to an input size set in `INPUT_SIZE`; 900 French texts on three topics with accents,
 emoji and a few texts longer than the tokenizer's limit, in a CSV whose columns come in
 another order and that names no test split), follows the README's steps literally (the
 files they name, the commands they give) and runs the unit, integration and regression
@@ -144,10 +144,10 @@ def test_a_swap_by_the_readme_steps_keeps_every_cpu_tier_green(
         (data / "penguins.csv").unlink()
     elif task == "image":
         section, commands = steps(readme, "Use your own images")
-        assert "set `DATASET` in `data/load.py`" in section and "`INPUT_SIZE` in `data/__init__.py`" in section
+        assert "set `DATASET` in `data/load.py`" in section and "`INPUT_SIZE` in `data/preprocess.py`" in section
         run(python, "-c", MAKE_IMAGES, data / "shapes", cwd=tmp_path)
         set_constant(data / "load.py", "DATASET", '"shapes"')
-        set_constant(data / "__init__.py", "INPUT_SIZE", '(12, "pixels per side images are resized to")')
+        set_constant(data / "preprocess.py", "INPUT_SIZE", '(12, "pixels per side images are resized to")')
         assert "Delete `digits.csv.gz`" in section, section
         (data / "digits.csv.gz").unlink()
     else:

@@ -26,4 +26,4 @@ def test_readme_demo_generates_trains_and_predicts(tmp_path: Path) -> None:
     result = run("bash", "-c", COMMANDS[0], cwd=checkout, env={"TMPDIR": str(tmp_path)})
     accuracy = re.search(r"test accuracy (\d\.\d+)", result.stdout)
     assert accuracy and float(accuracy.group(1)) >= 0.95, result.stdout
-    assert "\nlabel,confidence," in result.stdout, result.stdout  # the head of predictions.csv
+    assert "\nrow,label,confidence," in result.stdout, result.stdout  # the head of predictions.csv
