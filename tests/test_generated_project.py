@@ -64,19 +64,33 @@ def test_bad_command_line_input_gives_one_line_and_exit_2(
     assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
 
 
-@pytest.mark.parametrize("task", TASKS)
 def test_the_scale_benchmark_measures_memory_and_what_each_process_reads(
-    task: str, task_project: Callable[[str], tuple[Path, Path]], tmp_path: Path
+    task_project: Callable[[str], tuple[Path, Path]], tmp_path: Path
 ) -> None:
-    """`nox -s scale` at small sizes: every figure it reports is measured (the sizes it is meant for take minutes)."""
-    project, python = task_project(task)
+    """`nox -s scale` at small sizes on the image task (the one that also measures throughput):
+    every figure it reports is measured (the sizes it is meant for take minutes)."""
+    project, python = task_project("image")
     figures_file = tmp_path / "scale.json"
-    run(python, "benchmarks/scale.py", "--sizes", "60", "600", "--json", figures_file, cwd=project, timeout=600)
+    run(python, "benchmarks/scale.py", "--sizes", "40", "400", "--json", figures_file, cwd=project, timeout=600)
     figures = json.loads(figures_file.read_text())
-    for size in ("60", "600"):
+    for size in ("40", "400"):
         for key in ("train_mb", "predict_mb"):
             assert figures[size][key] > 100, f"{size} examples: {key} {figures[size][key]}, not a measured process"
     reads = figures["torchrun_reads"]
-    assert reads[0]["fit"] > 0 and reads[1]["fit"] == 0, f"rank 0 alone fits the preprocessing: {reads}"
-    if task == "image":
-        assert figures["throughput"]["project_items_per_s"] > 0, figures["throughput"]
+    assert reads[0]["fit"] > 0, f"rank 0 read nothing to fit the preprocessing: {reads}"
+    assert reads[1]["fit"] == 0, f"rank 1 read examples to fit the preprocessing: {reads}"
+    assert figures["throughput"]["project_items_per_s"] > 0, figures["throughput"]
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_the_scale_benchmark_makes_data_the_project_reads(
+    task: str, task_project: Callable[[str], tuple[Path, Path]], tmp_path: Path
+) -> None:
+    """The benchmark's dataset of each task: made from the embedded one, in a format `train --data` reads."""
+    project, python = task_project(task)
+    script = (
+        "import sys; sys.path.insert(0, 'benchmarks'); from pathlib import Path; import scale; "
+        "from my_ml_project.data import load_examples; "
+        "print(len(load_examples(scale.make_dataset(150, Path(sys.argv[1])))))"
+    )
+    assert run(python, "-c", script, tmp_path, cwd=project).stdout.strip() == "150"
