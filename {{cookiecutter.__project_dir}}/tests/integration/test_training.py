@@ -8,9 +8,11 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from {{ cookiecutter.package_name }}.config import TrainConfig
 from {{ cookiecutter.package_name }}.data import Preprocessor, load_examples
+from {{ cookiecutter.package_name }}.inference import Predictor
 from {{ cookiecutter.package_name }}.models import model_recipe
 from {{ cookiecutter.package_name }}.testing import (
     assert_parameters_changed,
@@ -53,6 +55,19 @@ def test_an_epoch_of_fit_changes_every_trainable_parameter(model_name, tmp_path,
     one = fit(quick_config(model=model_name, epochs=1, output_dir=str(tmp_path / "one")))
     two = fit(quick_config(model=model_name, epochs=2, resume=str(one.checkpoint_path)))
     assert_parameters_changed(snapshot_parameters(one.model), two.model, what="the second epoch of fit")
+
+
+def test_a_float64_run_trains_float64_weights_that_serve_from_the_checkpoint(quick_config):
+    config = quick_config(epochs=1, precision="float64")
+    result = fit(config)
+    state = load_checkpoint(result.checkpoint_path)["model_state"]
+    floating = {name: t.dtype for name, t in state.items() if t.is_floating_point()}
+    assert set(floating.values()) == {torch.float64}, f"weights of a float64 run are not all float64: {floating}"
+    examples = load_examples(config.data)
+    inputs = examples.subset(range(min(64, len(examples)))).read()
+    served = Predictor.from_checkpoint(result.checkpoint_path).predict_proba(inputs)
+    trained = Predictor(result.model, result.preprocessor).predict_proba(inputs)
+    np.testing.assert_allclose(served, trained, atol=1e-5, err_msg="a float64 checkpoint serves other probabilities")
 
 
 def test_same_seed_gives_the_same_weights_and_another_seed_does_not(tmp_path, quick_config):

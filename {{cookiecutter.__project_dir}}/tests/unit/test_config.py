@@ -34,6 +34,8 @@ def test_every_registered_model_accepts_the_config_options(model_name, preproces
         ({"num_workers": -2}, "num_workers"),
         ({"input_size": -1}, "input_size"),
         ({"device": "tpu"}, "device"),
+        ({"precision": "float16"}, "precision must be one of float32, float64"),
+        ({"precision": "float64", "amp": True}, "amp"),
     ],
     ids=lambda value: "-".join(value) if isinstance(value, dict) else None,
 )

@@ -17,6 +17,7 @@ from ..data import Preprocessor
 from ..models import build_model
 from ..task import Examples, Items, batches_of
 from ..training.checkpoint import load_model_state, read_checkpoint
+from ..training.loop import move_inputs
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class Predictor:
     @torch.no_grad()
     def predict_proba(self, inputs: Any) -> np.ndarray:
         """Class probabilities, shape (items, classes), each row summing to one."""
-        batch = self.features(inputs).to(self.device)
+        batch = move_inputs(self.model, self.features(inputs), self.device)
         return torch.softmax(self.model(batch).float(), dim=1).cpu().numpy()
 
     def predict(self, inputs: Any) -> pd.DataFrame:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,25 @@ class TrainResult:
     split: Split | None = None
 
 
+@contextmanager
+def default_dtype(dtype: torch.dtype) -> Iterator[None]:
+    """Within the block, new floating-point tensors (a model's weights) are ``dtype``."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def move_inputs(model: nn.Module, inputs: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``inputs`` on ``device``; floating-point inputs in the type of the model's weights (see
+    ``TrainConfig.precision``), token ids and other integers as they are."""
+    if inputs.is_floating_point():
+        return inputs.to(device, dtype=next(model.parameters()).dtype)
+    return inputs.to(device)
+
+
 def train_one_epoch(
     model: nn.Module,
     loader: DataLoader,
@@ -77,7 +98,7 @@ def train_one_epoch(
     total, rows = 0.0, 0
     correct = torch.zeros((), dtype=torch.long, device=device)  # summed on the device: no extra sync per step
     for inputs, labels in loader:
-        inputs, labels = inputs.to(device), labels.to(device)
+        inputs, labels = move_inputs(model, inputs, device), labels.to(device)
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device.type, enabled=scaler is not None):
             logits = model(inputs)
@@ -116,7 +137,7 @@ def evaluate(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, device: t
         correct = torch.zeros((), dtype=torch.long, device=device)
         rows = 0
         for inputs, target in loader:
-            inputs, target = inputs.to(device), target.to(device)
+            inputs, target = move_inputs(model, inputs, device), target.to(device)
             logits = model(inputs)
             loss_sum += loss_fn(logits, target).double() * len(target)
             correct += (logits.argmax(dim=1) == target).sum()
@@ -181,10 +202,12 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
             pin_memory=device.type == "cuda",
         )
 
-    model = build_model(
-        config.model, num_classes=len(preprocessor.classes), **preprocessor.model_inputs(), **config.model_options()
-    )
-    model.to(device)
+    dtype = getattr(torch, config.precision)
+    with default_dtype(dtype):  # weights drawn in the run's precision, not rounded from float32 draws
+        model = build_model(
+            config.model, num_classes=len(preprocessor.classes), **preprocessor.model_inputs(), **config.model_options()
+        )
+    model.to(device, dtype=dtype)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     scaler = torch.amp.GradScaler(device.type) if config.amp else None
     loss_fn = classification_loss()
@@ -297,7 +320,7 @@ def predict_probabilities(
     try:
         probabilities, labels = [], []
         for inputs, target in loader:
-            probabilities.append(torch.softmax(model(inputs.to(device)).float(), dim=1).cpu())
+            probabilities.append(torch.softmax(model(move_inputs(model, inputs, device)).float(), dim=1).cpu())
             labels.append(target.cpu())
         if not labels:
             raise ValueError("cannot predict on an empty loader")
