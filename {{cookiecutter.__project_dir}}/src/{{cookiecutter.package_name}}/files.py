@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -94,7 +95,24 @@ def check_output(output: str | Path, reads: Iterable[str | Path], *, overwrite: 
 
 
 def write_json(values: dict[str, Any], path: str | Path) -> None:
-    write_text(json.dumps(values, indent=2, sort_keys=True) + "\n", path)
+    """Write ``values`` as strict JSON: a nan or infinity (which JSON has no word for) is a
+    ValueError naming where it sits, and nothing is written."""
+    try:
+        text = json.dumps(values, indent=2, sort_keys=True, allow_nan=False)
+    except ValueError:
+        raise ValueError(f"{path}: {', '.join(_non_finite(values))} cannot be written as JSON") from None
+    write_text(text + "\n", path)
+
+
+def _non_finite(value: Any, where: str = "") -> list[str]:
+    """``where=value`` for every nan or infinity in nested dicts and lists."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"{where or 'the value'}={value}"]
+    if isinstance(value, dict):
+        return [found for key, item in value.items() for found in _non_finite(item, f"{where}.{key}".lstrip("."))]
+    if isinstance(value, (list, tuple)):
+        return [found for i, item in enumerate(value) for found in _non_finite(item, f"{where}[{i}]")]
+    return []
 
 
 def fingerprint(path: str | Path) -> str:

@@ -56,6 +56,19 @@ def test_each_run_gets_a_folder_of_its_own_and_latest_names_the_newest(train, tm
     assert latest.resolve() == second.resolve(), f"latest names {latest.resolve().name}, the newest is {second.name}"
 
 
+def test_a_diverged_run_stops_with_one_line_and_never_becomes_latest(
+    train, tmp_path: Path, assert_one_line_error
+) -> None:
+    assert train() == 0
+    good = (tmp_path / "runs" / "latest").resolve()
+    # AdamW moves each weight by about the learning rate per step: 1e30 overflows on the next step.
+    assert train("--learning-rate", "1e30") == 2, "a diverged run exits 0"
+    assert_one_line_error("training diverged in epoch 1, step ", "--learning-rate")
+    assert (tmp_path / "runs" / "latest").resolve() == good, "a diverged run moved latest"
+    diverged = next(f for f in run_folders(tmp_path / "runs") if f != good)
+    assert not (diverged / "metrics.json").exists(), "a diverged run wrote metrics"
+
+
 def test_a_run_folder_holds_the_settings_environment_and_data_that_reproduce_it(
     train, tmp_path: Path, quick_data: str | None
 ) -> None:

@@ -4,8 +4,10 @@ writes with the umask's mode; file fingerprints."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pickle
+import re
 import stat
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from {{ cookiecutter.package_name }}.files import atomic_open, fingerprint, write_text
+from {{ cookiecutter.package_name }}.files import atomic_open, fingerprint, write_json, write_text
 from {{ cookiecutter.package_name }}.models import available_models
 from {{ cookiecutter.package_name }}.testing import assert_checkpoint_round_trip
 from {{ cookiecutter.package_name }}.training import (
@@ -84,6 +86,15 @@ def test_unexpected_weights_are_refused_naming_the_keys(tiny_model):
     state = tiny_model.state_dict()
     state["extra_head.weight"] = torch.zeros(3, 3)
     with pytest.raises(CheckpointError, match=r"unexpected keys \['extra_head.weight'\]"):
+        load_model_state(tiny_model, state)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_weights_that_are_not_finite_are_refused_naming_them(tiny_model, value):
+    state = tiny_model.state_dict()
+    name = next(key for key, t in state.items() if t.is_floating_point())
+    state[name] = state[name].clone().fill_(value)
+    with pytest.raises(CheckpointError, match=rf"nan or infinite \({re.escape(name)}\).*diverged"):
         load_model_state(tiny_model, state)
 
 
@@ -200,6 +211,17 @@ def test_a_failed_save_keeps_the_previous_checkpoint_and_leaves_no_temporary_fil
     assert path.read_bytes() == before, "a failed save changed the previous checkpoint (not written atomically)"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"], "a temporary file was left behind"
     assert load_checkpoint(path)["epoch"] == 1
+
+
+def test_json_is_written_strict_and_a_nan_is_refused_naming_where_it_sits(tmp_path):
+    path = tmp_path / "metrics.json"
+    with pytest.raises(ValueError, match=r"metrics\.json: val_loss=nan, rows\.test\[1\]=inf cannot be written as JSON"):
+        write_json({"val_loss": float("nan"), "rows": {"test": [1.0, float("inf")]}, "seed": 0}, path)
+    assert not path.exists(), "a refused JSON file was written"
+    write_json({"val_loss": 0.5}, path)
+    assert json.loads(path.read_text(), parse_constant=lambda name: pytest.fail(f"{name} in strict JSON")) == {
+        "val_loss": 0.5
+    }
 
 
 def test_text_files_are_written_atomically_too(tmp_path):

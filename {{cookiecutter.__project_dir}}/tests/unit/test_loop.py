@@ -13,6 +13,7 @@ from torch.utils.data import TensorDataset
 
 from {{ cookiecutter.package_name }}.testing import assert_model_unchanged
 from {{ cookiecutter.package_name }}.training import (
+    TrainingDiverged,
     accuracy,
     classification_loss,
     evaluate,
@@ -87,6 +88,46 @@ def test_the_training_accuracy_is_the_share_of_the_epoch_s_rows_predicted_right(
     result = train_one_epoch(SaysItsInput(3), batches, classification_loss(), FrozenOptimizer(), "cpu")
     assert result["accuracy"] == pytest.approx(0.5), f"training accuracy {result['accuracy']}, 3 of 6 rows are right"
     assert result["loss"] > 0, result
+
+
+class CountingOptimizer(FrozenOptimizer):
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def step(self) -> None:
+        self.steps += 1
+
+
+BATCHES = [(torch.tensor([[0.0], [1.0]]), torch.tensor([0, 1]))] * 3
+
+
+def nan_from_the_second_call(loss_fn):
+    calls = []
+
+    def loss(logits, labels):
+        calls.append(1)
+        return loss_fn(logits, labels) * (float("nan") if len(calls) >= 2 else 1.0)
+
+    return loss
+
+
+def test_a_nan_loss_stops_the_epoch_before_its_step_naming_epoch_and_step():
+    optimizer = CountingOptimizer()
+    loss_fn = nan_from_the_second_call(classification_loss())
+    with pytest.raises(TrainingDiverged, match=r"epoch 3, step 2 of 3: the loss is nan"):
+        train_one_epoch(SaysItsInput(2), BATCHES, loss_fn, optimizer, "cpu", epoch=2)
+    assert optimizer.steps == 1, f"{optimizer.steps} optimiser steps: a step with a nan loss was taken"
+
+
+def test_a_finite_loss_with_a_nan_gradient_stops_the_epoch_before_its_step():
+    # sqrt has an infinite slope at 0 and abs a zero one: the loss is 0, its gradient nan.
+    def loss_fn(logits, labels):
+        return classification_loss()(logits, labels) * 0 + (logits - logits.detach()).abs().sum().sqrt()
+
+    optimizer = CountingOptimizer()
+    with pytest.raises(TrainingDiverged, match=r"step 1 of 3: the loss is 0.0, the gradient norm nan"):
+        train_one_epoch(SaysItsInput(2), BATCHES, loss_fn, optimizer, "cpu")
+    assert optimizer.steps == 0, "a step with a nan gradient was taken"
 
 
 def loader_order(loader, epoch: int) -> list[int]:

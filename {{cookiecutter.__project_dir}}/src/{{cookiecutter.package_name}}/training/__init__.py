@@ -3,7 +3,7 @@
 from .checkpoint import CheckpointError, load_checkpoint, load_model_state, read_checkpoint, save_checkpoint
 from .distributed import DistributedContext, distributed, resolve_device
 from .loader import make_loader
-from .loop import TrainResult, evaluate, fit, train_one_epoch
+from .loop import TrainingDiverged, TrainResult, evaluate, fit, train_one_epoch
 from .losses import classification_loss
 from .metrics import accuracy, calibration_bins, confusion_matrix, expected_calibration_error
 from .seed import capture_rng_state, deterministic_mode, restore_rng_state, seed_everything, seed_worker
@@ -14,6 +14,7 @@ __all__ = [
     "DistributedContext",
     "Split",
     "TrainResult",
+    "TrainingDiverged",
     "accuracy",
     "calibration_bins",
     "capture_rng_state",

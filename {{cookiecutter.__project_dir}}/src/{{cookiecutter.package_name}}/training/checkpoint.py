@@ -123,7 +123,16 @@ def _refusal(path: Path, err: Exception) -> CheckpointError:
 
 
 def load_model_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """Load weights strictly: any missing or unexpected key is a CheckpointError naming it."""
+    """Load weights strictly: any missing or unexpected key, or a weight that is nan or infinite,
+    is a CheckpointError naming it."""
+    floating = {name: t for name, t in state.items() if torch.is_tensor(t) and t.is_floating_point()}
+    not_finite = [name for name, t in floating.items() if not torch.isfinite(t).all()]
+    if not_finite:
+        shown = ", ".join(not_finite[:3]) + (f" and {len(not_finite) - 3} more" if len(not_finite) > 3 else "")
+        raise CheckpointError(
+            f"checkpoint holds weights that are nan or infinite ({shown}): the run that wrote it diverged; "
+            "train again with a lower --learning-rate"
+        )
     try:
         result = model.load_state_dict(state, strict=False)
     except RuntimeError as err:  # a tensor of the wrong shape

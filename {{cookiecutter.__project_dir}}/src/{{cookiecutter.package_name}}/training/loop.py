@@ -6,6 +6,7 @@ any registered model on (inputs, label) batches, so it stays when you replace th
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Iterator
@@ -82,9 +83,14 @@ def train_one_epoch(
     device: torch.device | str,
     *,
     scaler: torch.amp.GradScaler | None = None,
+    epoch: int = 0,
 ) -> dict[str, float]:
     """One pass over ``loader`` in train mode: the mean training ``loss`` per row and the
     ``accuracy``, the share of rows predicted right.
+
+    A step whose loss or gradient is not finite (nan, inf) is never taken: the pass stops with
+    a ``TrainingDiverged`` naming the epoch (``epoch``, from 0) and the step. Under a ``scaler``
+    only the loss is checked: the scaler itself skips steps whose scaled gradients overflow.
 
     Both are measured on the logits each step computes anyway, so in train mode (dropout on)
     and with the weights as they were before that step: a running figure, not a second pass.
@@ -97,7 +103,7 @@ def train_one_epoch(
     world_size = distributed_world_size()
     total, rows = 0.0, 0
     correct = torch.zeros((), dtype=torch.long, device=device)  # summed on the device: no extra sync per step
-    for inputs, labels in loader:
+    for step, (inputs, labels) in enumerate(loader):
         inputs, labels = move_inputs(model, inputs, device), labels.to(device)
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device.type, enabled=scaler is not None):
@@ -109,16 +115,46 @@ def train_one_epoch(
             step_loss = loss * (len(labels) * world_size / global_rows)
         if scaler is None:
             step_loss.backward()
+            loss_value, _ = _finite_or_stop(model, loss, epoch, step, len(loader))
             optimizer.step()
         else:
             scaler.scale(step_loss).backward()
+            loss_value, _ = _finite_or_stop(model, loss, epoch, step, len(loader), gradients=False)
             scaler.step(optimizer)
             scaler.update()
-        total += loss.item() * len(labels)
+        total += loss_value * len(labels)
         correct += (logits.detach().argmax(dim=1) == labels).sum()
         rows += len(labels)
     total, correct, rows = all_reduce_sum([total, correct.item(), rows], device)
     return {"loss": total / max(rows, 1), "accuracy": correct / max(rows, 1)}
+
+
+class TrainingDiverged(ValueError):
+    """A training step met a loss or gradient that is not finite: the run stops before that step."""
+
+
+ADVICE = "Lower --learning-rate, or look for extreme values in the data."
+
+
+def _finite_or_stop(
+    model: nn.Module, loss: torch.Tensor, epoch: int, step: int, steps: int, *, gradients: bool = True
+) -> tuple[float, float]:
+    """(loss, gradient norm) of a step as floats, read from the device at once; TrainingDiverged
+    if either is nan or inf. Under DDP every process holds the averaged gradient, so every one
+    stops at the same step (a process whose own loss alone is not finite stops, and torchrun ends the rest)."""
+    norm = torch.zeros((), device=loss.device)
+    if gradients:
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        if grads:
+            norm = torch.nn.utils.get_total_norm(grads)
+    loss_value, norm_value = torch.stack([loss.detach().float(), norm.float()]).tolist()
+    if not (math.isfinite(loss_value) and math.isfinite(norm_value)):
+        raise TrainingDiverged(
+            f"training diverged in epoch {epoch + 1}, step {step + 1} of {steps}: the loss is {loss_value}, "
+            f"the gradient norm {norm_value if gradients else 'unchecked'}; the step was not taken and "
+            f"`latest` was not moved. {ADVICE}"
+        )
+    return loss_value, norm_value
 
 
 @torch.no_grad()
@@ -240,8 +276,13 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
         loaders["train"].batch_sampler.set_epoch(epoch)
         if hasattr(loaders["train"].dataset, "set_epoch"):  # augmentation drawn per epoch, not per process
             loaders["train"].dataset.set_epoch(epoch)
-        train = train_one_epoch(trained, loaders["train"], loss_fn, optimizer, device, scaler=scaler)
+        train = train_one_epoch(trained, loaders["train"], loss_fn, optimizer, device, scaler=scaler, epoch=epoch)
         val = evaluate(model, loaders["val"], loss_fn, device)
+        if not math.isfinite(val["loss"]):
+            raise TrainingDiverged(
+                f"training diverged in epoch {epoch + 1}: the validation loss is {val['loss']} "
+                f"(the training loss {train['loss']}); `latest` was not moved. {ADVICE}"
+            )
         history.append(
             {
                 "epoch": epoch,
