@@ -98,7 +98,16 @@ def _open_table(
             yield reader
     else:
         dtype: Any = str if text_columns is None else dict.fromkeys(text_columns, str)
-        with pd.read_csv(path, na_values=list(na_values), keep_default_na=False, chunksize=rows, dtype=dtype) as reader:
+        # A blank line is a row (of missing values), never skipped: skipping it would renumber
+        # every later row, and tie each prediction to the wrong input.
+        with pd.read_csv(
+            path,
+            na_values=list(na_values),
+            keep_default_na=False,
+            chunksize=rows,
+            dtype=dtype,
+            skip_blank_lines=False,
+        ) as reader:
             yield reader
 
 

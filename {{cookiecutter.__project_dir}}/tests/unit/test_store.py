@@ -113,3 +113,13 @@ def test_a_sample_of_rows_is_seeded_sorted_distinct_and_everything_when_there_ar
     assert np.array_equal(sample, sample_rows(10_000, 100, seed=3)), "the same seed drew another sample"
     assert not np.array_equal(sample, sample_rows(10_000, 100, seed=4)), "another seed drew the same sample"
     assert np.array_equal(sample_rows(50, 100), np.arange(50)), "fewer rows than the sample: not every row"
+
+
+def test_a_blank_line_of_a_csv_is_a_row_of_empty_values_not_skipped(tmp_path):
+    # Skipped, it would renumber every later row: predictions would sit beside the wrong inputs.
+    path = tmp_path / "table.csv"
+    path.write_text("a,b\n1,x\n\n   \n4,y\n")
+    (table,) = store.table_batches(path)
+    assert table.index.tolist() == [0, 1, 2, 3], f"rows {table.index.tolist()}: a blank line was skipped"
+    assert table.loc[3].tolist() == ["4", "y"], f"the row after the blank lines reads {table.loc[3].tolist()}"
+    assert (table.loc[1].fillna("") == "").all(), f"the blank line reads {table.loc[1].tolist()}"
