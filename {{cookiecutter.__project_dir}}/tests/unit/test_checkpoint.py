@@ -127,6 +127,16 @@ def test_a_corrupt_file_is_a_checkpoint_error(tmp_path, content):
     assert_own_message(raised.value, path)
 
 
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_a_plain_pickle_is_refused_in_our_own_words(some_model, tmp_path, protocol):
+    # torch.load warns that protocols above 2 are "not the default" and asks to file an issue.
+    path = tmp_path / "checkpoint.pt"
+    path.write_bytes(pickle.dumps({"model_state": {"weight": [1.0]}, "epoch": 1}, protocol=protocol))
+    with pytest.raises(CheckpointError, match=r"checkpoint\.pt: a plain pickle file, not a checkpoint") as raised:
+        load_checkpoint(path)
+    assert_own_message(raised.value, path)
+
+
 @settings(max_examples=50, deadline=None)
 @given(content=st.binary(max_size=64))
 def test_any_bytes_that_are_not_a_checkpoint_give_a_checkpoint_error(tmp_path_factory, content):

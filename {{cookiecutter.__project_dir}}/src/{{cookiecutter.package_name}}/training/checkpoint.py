@@ -70,11 +70,19 @@ def _read(path: str | Path, *, fingerprint: bool) -> tuple[dict[str, Any], str |
         if fingerprint:
             digest = _sha256(handle)
             handle.seek(0)
+        head = handle.read(4)
+        handle.seek(0)
         try:
-            with warnings.catch_warnings():  # a TorchScript archive is refused below, not warned about
+            with warnings.catch_warnings():  # refused below with our own message, not warned about
                 warnings.filterwarnings("ignore", message=".*TorchScript", category=UserWarning)
+                warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
                 payload = torch.load(handle, map_location="cpu", weights_only=True)
         except Exception as err:  # a damaged file fails deep inside torch.load in many ways (IndexError, KeyError, ...)
+            if head[:1] == b"\x80" and head[:4] != ZIP_MAGIC:  # a pickle stream, where torch.save writes a zip archive
+                raise CheckpointError(
+                    f"{path}: a plain pickle file, not a checkpoint written by `train` (a zip archive "
+                    "that torch.save writes); it is not loaded"
+                ) from None
             raise _refusal(path, err) from None
     if not isinstance(payload, dict):
         raise CheckpointError(f"{path}: expected a dict, found {type(payload).__name__}")
@@ -86,6 +94,10 @@ def _read(path: str | Path, *, fingerprint: bool) -> tuple[dict[str, Any], str |
             f"{path}: checkpoint format {payload['format_version']}, this code reads {FORMAT_VERSION}"
         )
     return payload, digest
+
+
+# The first bytes of a zip archive, the format torch.save writes.
+ZIP_MAGIC = b"PK\x03\x04"
 
 
 def _sha256(handle: IO[bytes]) -> str:
