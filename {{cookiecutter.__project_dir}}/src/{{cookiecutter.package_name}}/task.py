@@ -178,13 +178,47 @@ def label_names(classes: Sequence[str], ids: Any) -> list[str]:
     return [classes[int(i)] for i in np.asarray(ids).reshape(-1)]
 
 
+def check_state(values: Any, fields: dict[str, Any], where: str) -> dict[str, Any]:
+    """``values`` if it is a dict with exactly the keys of ``fields``, each value of its type,
+    else a ValueError naming every key missing, unexpected or of another type. A type of
+    ``(list, item_type)`` asks for a list of such items. For ``from_state_dict``: a damaged
+    state is refused when it is read, not half-used when a batch meets it."""
+    if not isinstance(values, dict):
+        raise ValueError(f"{where} is a {type(values).__name__}, not a dict")
+    problems = []
+    if missing := sorted(set(fields) - set(values)):
+        problems.append(f"lacks {missing}")
+    if unexpected := sorted(set(values) - set(fields), key=str):
+        problems.append(f"has unexpected {unexpected}")
+    for name, kind in fields.items():
+        if name not in values:
+            continue
+        value = values[name]
+        kind, item = kind if isinstance(kind, tuple) else (kind, None)
+        wrong = not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool)
+        if not wrong and item is not None:
+            wrong = any(not isinstance(x, item) or isinstance(x, bool) for x in value)
+        if wrong:
+            expected = kind.__name__ + (f" of {item.__name__}" if item is not None else "")
+            problems.append(f"'{name}' is {type(value).__name__} {_short(value)}, not a {expected}")
+    if problems:
+        raise ValueError(f"{where} " + "; ".join(problems))
+    return values
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 class Preprocessor(Protocol):
     """What every task's preprocessing offers the core.
 
     ``fit`` sees the training split only and reads it in one bounded, streamed pass (or a
     stated, seeded sample of it); ``state_dict`` holds plain Python values and tensors, so it
     is saved in the checkpoint and read back with ``weights_only=True``; ``from_state_dict``
-    restores it for serving, never refitting anything.
+    restores it for serving, never refitting anything, and refuses a damaged state at once
+    (a ValueError naming what is missing, unexpected or of another type: ``check_state``).
     """
 
     def fit(self, examples: Examples) -> Preprocessor: ...

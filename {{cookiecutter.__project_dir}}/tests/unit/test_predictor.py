@@ -6,12 +6,17 @@ The task's own request checks (columns, categories, image files, texts) are in i
 
 from __future__ import annotations
 
+import itertools
+import pickle
+
 import numpy as np
 import pytest
 import torch
 
 from {{ cookiecutter.package_name }}.inference import Predictor
 from {{ cookiecutter.package_name }}.models import available_models
+from {{ cookiecutter.package_name }}.training import CheckpointError, capture_rng_state, save_checkpoint
+from {{ cookiecutter.package_name }}.training.checkpoint import FORMAT_VERSION
 
 
 def items_of(inputs) -> list:
@@ -113,3 +118,99 @@ def test_labels_round_trip_through_ids_and_an_unknown_label_is_refused(preproces
     assert preprocessor.decode_labels(ids) == [str(label) for label in labels], "decode(encode(labels)) differs"
     with pytest.raises(ValueError, match=r"unknown label\(s\) \['no-such-class'\]"):
         preprocessor.encode_labels([labels[0], "no-such-class"])
+
+
+# The entries of a checkpoint that serving reads; the property below damages them at any depth.
+SERVED = ("model_name", "model_options", "model_state", "preprocessor")
+MUTATIONS = ("drop", "rename", "to-text", "to-none", "to-number", "to-list")
+REPLACEMENTS = {"to-text": "x", "to-none": None, "to-number": 7, "to-list": [1]}
+
+
+@pytest.fixture
+def saved(make_model, preprocessor, tmp_path_factory):
+    """(payload, its predictions on a few held-out inputs) of a valid checkpoint of the first registered model."""
+    name, options = available_models()[0], {"hidden_size": 16, "depth": 2, "dropout": 0.1}
+    model = make_model(name, **options).cpu()
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "model_name": name,
+        "model_options": options,
+        "model_state": model.state_dict(),
+        "optimizer_state": {},
+        "epoch": 0,
+        "rng_state": capture_rng_state(),
+        "config": {},
+        "preprocessor": preprocessor.state_dict(),
+    }
+    return payload, tmp_path_factory.mktemp("damaged")
+
+
+def paths_in(value, prefix=()):
+    """The path (keys and list positions) of every entry at any depth, tensors and texts taken whole."""
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        yield (*prefix, key)
+        yield from paths_in(child, (*prefix, key))
+
+
+def damaged(payload: dict, path: tuple, mutation: str) -> dict:
+    copy = pickle.loads(pickle.dumps(payload))  # deep, tensors included
+    *parents, last = path
+    holder = copy
+    for key in parents:
+        holder = holder[key]
+    if mutation == "drop" or (mutation == "rename" and isinstance(holder, list)):
+        del holder[last]
+    elif mutation == "rename":
+        holder[f"{last}_renamed"] = holder.pop(last)
+    else:
+        holder[last] = REPLACEMENTS[mutation]
+    return copy
+
+
+def retypes(payload: dict, path: tuple, mutation: str) -> bool:
+    """Whether ``mutation`` at ``path`` changes what is there (not a value for another of its type)."""
+    value = payload
+    for key in path:
+        value = value[key]
+    return mutation not in REPLACEMENTS or type(value) is not type(REPLACEMENTS[mutation])
+
+
+def test_a_checkpoint_missing_a_preprocessing_entry_or_with_an_unknown_model_option_is_refused_naming_it(
+    saved, preprocessor
+):
+    payload, folder = saved
+    entry = next(iter(payload["preprocessor"]))
+    path = save_checkpoint(damaged(payload, ("preprocessor", entry), "drop"), folder / "lacks.pt")
+    with pytest.raises(CheckpointError, match=rf"lacks\.pt: .*lacks \['{entry}'\]"):
+        Predictor.from_checkpoint(path)
+    payload["model_options"]["colour"] = "blue"
+    path = save_checkpoint(payload, folder / "unknown.pt")
+    with pytest.raises(CheckpointError, match=r"unknown\.pt: damaged checkpoint: .*'colour'"):
+        Predictor.from_checkpoint(path)
+
+
+def test_a_checkpoint_damaged_anywhere_serving_reads_is_refused_or_serves_the_same(saved, held_out):
+    """Dropping, renaming or retyping any entry serving reads, at any depth (every one, each way),
+    ends in the project's one-line CheckpointError, never in a traceback or other predictions.
+    (Another value of the same type is not a damage a checkpoint can show without a digest.)"""
+    payload, folder = saved
+    inputs = held_out.read(range(8))
+    expected = Predictor.from_checkpoint(save_checkpoint(payload, folder / "valid.pt")).predict_proba(inputs)
+    paths = [path for top in SERVED for path in [(top,), *paths_in(payload[top], (top,))]]
+    wrong = []
+    cases = [case for case in itertools.product(paths, MUTATIONS) if retypes(payload, *case)]
+    for path, mutation in cases:
+        checkpoint = folder / "damaged.pt"
+        torch.save(damaged(payload, path, mutation), checkpoint)  # as a damaged file holds it (unchecked)
+        try:
+            served = Predictor.from_checkpoint(checkpoint).predict_proba(inputs)
+        except CheckpointError as err:
+            if "\n" in str(err) or "damaged.pt" not in str(err):
+                wrong.append(f"{mutation} {path}: {err!r} is not one line naming the file")
+        except Exception as err:  # any other error is the traceback this test looks for
+            wrong.append(f"{mutation} {path}: {type(err).__name__}: {err}")
+        else:
+            if not np.allclose(served, expected, atol=1e-6):
+                wrong.append(f"{mutation} {path}: served other predictions")
+    assert not wrong, f"{len(wrong)} of {len(cases)} damaged checkpoints:\n" + "\n".join(wrong[:20])

@@ -16,7 +16,7 @@ from ..config import PREDICT_BATCH
 from ..data import Preprocessor
 from ..models import build_model
 from ..task import Examples, Items, batches_of
-from ..training.checkpoint import load_model_state, read_checkpoint
+from ..training.checkpoint import damaged_checkpoint, load_model_state, read_checkpoint
 from ..training.loop import move_inputs
 
 
@@ -50,14 +50,15 @@ class Predictor:
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu") -> Predictor:
         checkpoint, sha256 = read_checkpoint(path)
-        preprocessor = Preprocessor.from_state_dict(checkpoint["preprocessor"])
-        model = build_model(
-            checkpoint["model_name"],
-            num_classes=len(preprocessor.classes),
-            **preprocessor.model_inputs(),
-            **checkpoint["model_options"],
-        )
-        load_model_state(model, checkpoint["model_state"])
+        with damaged_checkpoint(path):
+            preprocessor = Preprocessor.from_state_dict(checkpoint["preprocessor"])
+            model = build_model(
+                checkpoint["model_name"],
+                num_classes=len(preprocessor.classes),
+                **preprocessor.model_inputs(),
+                **checkpoint["model_options"],
+            )
+            load_model_state(model, checkpoint["model_state"])
         source = {
             "model": checkpoint["model_name"],
             "model_options": checkpoint["model_options"],

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -27,6 +29,19 @@ REQUIRED_KEYS = frozenset(
         "preprocessor",
     }
 )
+
+
+# The type of each entry the code reads from a checkpoint (the others are checked where they are used).
+ENTRY_TYPES = {
+    "format_version": int,
+    "model_name": str,
+    "model_options": dict,
+    "model_state": dict,
+    "optimizer_state": dict,
+    "epoch": int,
+    "config": dict,
+    "preprocessor": dict,
+}
 
 
 class CheckpointError(ValueError):
@@ -89,6 +104,18 @@ def _read(path: str | Path, *, fingerprint: bool) -> tuple[dict[str, Any], str |
     missing = REQUIRED_KEYS - payload.keys()
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks {sorted(missing)}")
+    mistyped = [
+        f"'{key}' is {type(payload[key]).__name__}, not {kind.__name__}"
+        for key, kind in ENTRY_TYPES.items()
+        if not isinstance(payload[key], kind) or isinstance(payload[key], bool)
+    ]
+    mistyped += [
+        f"'model_state' entry {name!r} is {type(value).__name__}, not a tensor"
+        for name, value in (payload["model_state"].items() if isinstance(payload["model_state"], dict) else ())
+        if not isinstance(name, str) or not torch.is_tensor(value)
+    ]
+    if mistyped:
+        raise CheckpointError(f"{path}: damaged checkpoint: {'; '.join(mistyped[:3])}")
     if payload["format_version"] != FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: checkpoint format {payload['format_version']}, this code reads {FORMAT_VERSION}"
@@ -134,6 +161,24 @@ def _refusal(path: Path, err: Exception) -> CheckpointError:
     return CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt?): {detail or type(err).__name__}")
 
 
+@contextmanager
+def damaged_checkpoint(path: str | Path) -> Iterator[None]:
+    """Within the block (restoring what a checkpoint holds), an error that a damaged entry causes
+    (a missing key, an unknown model option, a value of another type) is a one-line
+    CheckpointError naming the file and the entry, not a traceback from deep inside."""
+    try:
+        yield
+    except CheckpointError as err:
+        if str(path) in str(err):
+            raise
+        raise CheckpointError(f"{path}: {err}") from None
+    except KeyError as err:
+        raise CheckpointError(f"{path}: damaged checkpoint: an entry lacks {err}") from None
+    except (ValueError, TypeError, AttributeError, IndexError, RuntimeError) as err:
+        detail = " ".join(str(err).split()) or type(err).__name__
+        raise CheckpointError(f"{path}: damaged checkpoint: {detail}") from None
+
+
 def load_model_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
     """Load weights strictly: any missing or unexpected key, or a weight that is nan or infinite,
     is a CheckpointError naming it."""
@@ -147,8 +192,9 @@ def load_model_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
         )
     try:
         result = model.load_state_dict(state, strict=False)
-    except RuntimeError as err:  # a tensor of the wrong shape
-        raise CheckpointError(f"checkpoint does not match {type(model).__name__}: {err}") from None
+    except RuntimeError as err:  # a tensor of the wrong shape (torch lists each on a line of its own)
+        detail = " ".join(str(err).split()).removeprefix(f"Error(s) in loading state_dict for {type(model).__name__}: ")
+        raise CheckpointError(f"checkpoint does not match {type(model).__name__}: {detail}") from None
     problems = []
     if result.missing_keys:
         problems.append(f"missing keys {result.missing_keys}")

@@ -25,7 +25,14 @@ from ..data import Preprocessor, load_examples
 from ..files import write_json
 from ..models import build_model
 from ..task import Examples
-from .checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint, load_model_state, save_checkpoint
+from .checkpoint import (
+    FORMAT_VERSION,
+    CheckpointError,
+    damaged_checkpoint,
+    load_checkpoint,
+    load_model_state,
+    save_checkpoint,
+)
 from .distributed import (
     DistributedContext,
     all_reduce_sum,
@@ -210,13 +217,15 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
     barrier()  # a checkpoint to resume from is complete before anyone reads it
     resumed = load_checkpoint(config.resume) if config.resume else None
     if resumed is not None:
-        config = _resume_config(config, resumed)
+        with damaged_checkpoint(config.resume):
+            config = _resume_config(config, resumed)
     seed_everything(config.seed)  # the same on every process: same split, same initial weights
 
     examples = load_examples(config.data)
     split = split_examples(examples, config.val_fraction, config.test_fraction, config.seed)
     if resumed is not None:
-        preprocessor = Preprocessor.from_state_dict(resumed["preprocessor"])
+        with damaged_checkpoint(config.resume):
+            preprocessor = Preprocessor.from_state_dict(resumed["preprocessor"])
     else:
         preprocessor = _fit_preprocessor(config, examples.subset(split.train), context)
     workers = worker_count(config.num_workers)
@@ -249,11 +258,12 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
     loss_fn = classification_loss()
     start_epoch = 0
     if resumed is not None:
-        load_model_state(model, resumed["model_state"])
-        optimizer.load_state_dict(resumed["optimizer_state"])
-        if scaler is not None and resumed.get("scaler_state"):
-            scaler.load_state_dict(resumed["scaler_state"])
-        restore_rng_state(resumed["rng_state"])
+        with damaged_checkpoint(config.resume):
+            load_model_state(model, resumed["model_state"])
+            optimizer.load_state_dict(resumed["optimizer_state"])
+            if scaler is not None and resumed.get("scaler_state"):
+                scaler.load_state_dict(resumed["scaler_state"])
+            restore_rng_state(resumed["rng_state"])
         start_epoch = resumed["epoch"] + 1
     trained = model
     if context.enabled:
