@@ -92,9 +92,9 @@ def bad_requests(item: dict[str, Any]) -> dict[str, tuple[list[Any], str]]:
         cases["unseen-category"] = ([{**item, categorical[0]: "Atlantis"}], "Atlantis")
     return cases
 {%- elif cookiecutter.task == "image" %}
-def png(image: np.ndarray) -> bytes:
+def png(image: np.ndarray, kind: str = "PNG") -> bytes:
     buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
+    Image.fromarray(image).save(buffer, format=kind)
     return buffer.getvalue()
 
 
@@ -109,7 +109,8 @@ def bad_requests(item: Upload) -> dict[str, tuple[list[Any], str]]:
         "not-an-image": ([item, Upload("notes.png", b"these are notes")], "notes.png: not a readable image"),
         "empty-file": ([Upload("empty.png", b"")], "empty.png: empty file"),
         "truncated-image": ([Upload("half.png", item.content[: len(item.content) // 2])], "half.png"),
-        "16-bit-image": ([Upload("deep.png", png(np.zeros((8, 8), dtype=np.uint16)))], "unsupported image mode"),
+        "float-image": ([Upload("float.tiff", png(np.zeros((8, 8), dtype=np.float32), "TIFF"))], "image mode F"),
+        "too-many-pixels": ([Upload("huge.png", png(np.zeros((8200, 8200), dtype=np.uint8)))], "huge.png: 8200x8200"),
     }
 {%- elif cookiecutter.task == "text" %}
 def request_items(inputs) -> list[str]:
