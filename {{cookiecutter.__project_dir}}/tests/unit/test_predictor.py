@@ -128,7 +128,7 @@ REPLACEMENTS = {"to-text": "x", "to-none": None, "to-number": 7, "to-list": [1]}
 
 @pytest.fixture
 def saved(make_model, preprocessor, tmp_path_factory):
-    """(payload, its predictions on a few held-out inputs) of a valid checkpoint of the first registered model."""
+    """(payload of a valid checkpoint of the first registered model, a folder to write damaged copies in)."""
     name, options = available_models()[0], {"hidden_size": 16, "depth": 2, "dropout": 0.1}
     model = make_model(name, **options).cpu()
     payload = {
@@ -176,9 +176,7 @@ def retypes(payload: dict, path: tuple, mutation: str) -> bool:
     return mutation not in REPLACEMENTS or type(value) is not type(REPLACEMENTS[mutation])
 
 
-def test_a_checkpoint_missing_a_preprocessing_entry_or_with_an_unknown_model_option_is_refused_naming_it(
-    saved, preprocessor
-):
+def test_a_checkpoint_missing_a_preprocessing_entry_or_with_an_unknown_model_option_is_refused_naming_it(saved):
     payload, folder = saved
     entry = next(iter(payload["preprocessor"]))
     path = save_checkpoint(damaged(payload, ("preprocessor", entry), "drop"), folder / "lacks.pt")

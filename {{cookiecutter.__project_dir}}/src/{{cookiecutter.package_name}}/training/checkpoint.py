@@ -16,22 +16,7 @@ from torch import nn
 from ..files import atomic_open
 
 FORMAT_VERSION = 1
-REQUIRED_KEYS = frozenset(
-    {
-        "format_version",
-        "model_name",
-        "model_options",
-        "model_state",
-        "optimizer_state",
-        "epoch",
-        "rng_state",
-        "config",
-        "preprocessor",
-    }
-)
-
-
-# The type of each entry the code reads from a checkpoint (the others are checked where they are used).
+# Every entry a checkpoint must hold, and its type (what is inside each is checked where it is used).
 ENTRY_TYPES = {
     "format_version": int,
     "model_name": str,
@@ -39,9 +24,13 @@ ENTRY_TYPES = {
     "model_state": dict,
     "optimizer_state": dict,
     "epoch": int,
+    "rng_state": dict,
     "config": dict,
     "preprocessor": dict,
 }
+REQUIRED_KEYS = frozenset(ENTRY_TYPES)
+# The first bytes of a zip archive, the format torch.save writes.
+ZIP_MAGIC = b"PK\x03\x04"
 
 
 class CheckpointError(ValueError):
@@ -93,12 +82,7 @@ def _read(path: str | Path, *, fingerprint: bool) -> tuple[dict[str, Any], str |
                 warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
                 payload = torch.load(handle, map_location="cpu", weights_only=True)
         except Exception as err:  # a damaged file fails deep inside torch.load in many ways (IndexError, KeyError, ...)
-            if head[:1] == b"\x80" and head[:4] != ZIP_MAGIC:  # a pickle stream, where torch.save writes a zip archive
-                raise CheckpointError(
-                    f"{path}: a plain pickle file, not a checkpoint written by `train` (a zip archive "
-                    "that torch.save writes); it is not loaded"
-                ) from None
-            raise _refusal(path, err) from None
+            raise _refusal(path, err, head) from None
     if not isinstance(payload, dict):
         raise CheckpointError(f"{path}: expected a dict, found {type(payload).__name__}")
     missing = REQUIRED_KEYS - payload.keys()
@@ -123,10 +107,6 @@ def _read(path: str | Path, *, fingerprint: bool) -> tuple[dict[str, Any], str |
     return payload, digest
 
 
-# The first bytes of a zip archive, the format torch.save writes.
-ZIP_MAGIC = b"PK\x03\x04"
-
-
 def _sha256(handle: IO[bytes]) -> str:
     digest = hashlib.sha256()
     for block in iter(lambda: handle.read(1 << 20), b""):
@@ -142,8 +122,9 @@ _TORCH_ADVICE = re.compile(
 )
 
 
-def _refusal(path: Path, err: Exception) -> CheckpointError:
-    """Our own one-line message for a file torch.load failed on or refused, without torch's advice."""
+def _refusal(path: Path, err: Exception, head: bytes) -> CheckpointError:
+    """Our own one-line message for a file torch.load failed on or refused, without torch's advice;
+    ``head`` is the file's first bytes."""
     text = str(err)
     if "TorchScript" in text:
         return CheckpointError(f"{path}: a TorchScript archive, not a checkpoint written by `train`; it is not loaded")
@@ -155,6 +136,11 @@ def _refusal(path: Path, err: Exception) -> CheckpointError:
         return CheckpointError(
             f"{path}: refused: the file holds Python objects{found} besides tensors and plain data, and loading "
             "them could run code, so it is never loaded; use a checkpoint written by `train`"
+        )
+    if head[:1] == b"\x80" and head[:4] != ZIP_MAGIC:  # a pickle stream, where torch.save writes a zip archive
+        return CheckpointError(
+            f"{path}: a plain pickle file, not a checkpoint written by `train` (a zip archive "
+            "that torch.save writes); it is not loaded"
         )
     sentences = re.split(r"(?<=[.!?])\s+|\n+", text)
     detail = " ".join(" ".join(s for s in sentences if not _TORCH_ADVICE.search(s)).split())

@@ -122,11 +122,11 @@ def train_one_epoch(
             step_loss = loss * (len(labels) * world_size / global_rows)
         if scaler is None:
             step_loss.backward()
-            loss_value, _ = _finite_or_stop(model, loss, epoch, step, len(loader))
+            loss_value = _finite_or_stop(model, loss, epoch, step, len(loader))
             optimizer.step()
         else:
             scaler.scale(step_loss).backward()
-            loss_value, _ = _finite_or_stop(model, loss, epoch, step, len(loader), gradients=False)
+            loss_value = _finite_or_stop(model, loss, epoch, step, len(loader), gradients=False)
             scaler.step(optimizer)
             scaler.update()
         total += loss_value * len(labels)
@@ -145,9 +145,9 @@ ADVICE = "Lower --learning-rate, or look for extreme values in the data."
 
 def _finite_or_stop(
     model: nn.Module, loss: torch.Tensor, epoch: int, step: int, steps: int, *, gradients: bool = True
-) -> tuple[float, float]:
-    """(loss, gradient norm) of a step as floats, read from the device at once; TrainingDiverged
-    if either is nan or inf. Under DDP every process holds the averaged gradient, so every one
+) -> float:
+    """The loss of a step as a float, read from the device at once with the gradient norm;
+    TrainingDiverged if either is nan or inf. Under DDP every process holds the averaged gradient, so every one
     stops at the same step (a process whose own loss alone is not finite stops, and torchrun ends the rest)."""
     norm = torch.zeros((), device=loss.device)
     if gradients:
@@ -161,7 +161,7 @@ def _finite_or_stop(
             f"the gradient norm {norm_value if gradients else 'unchecked'}; the step was not taken and "
             f"`latest` was not moved. {ADVICE}"
         )
-    return loss_value, norm_value
+    return loss_value
 
 
 @torch.no_grad()
