@@ -17,6 +17,7 @@ from typing import IO, Any
 from . import DESCRIPTION, NAME
 from .config import PREDICT_BATCH, ServeConfig, TrainConfig
 from .data import read_inputs
+from .threads import set_threads
 
 # What the `serve` extra installs (and what those import): missing, `serve` says how to get them.
 SERVE_MODULES = {"fastapi", "starlette", "pydantic", "uvicorn", "h11", "click", "anyio", "python_multipart"}
@@ -32,6 +33,16 @@ def _add_config_arguments(parser: argparse.ArgumentParser, config: type = TrainC
         else:
             kind = type(default) if default is not None else str
             parser.add_argument(flag, type=kind, default=default, help=f.metadata["help"] + " (default: %(default)s)")
+
+
+def _add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for the model's maths (default: OMP_NUM_THREADS where set, else half the CPUs "
+        "this process may use, shared among torchrun's processes on this machine)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--checkpoint", required=True, help="checkpoint written by train")
     _add_config_arguments(serve, ServeConfig)
+    for command in (train, evaluate, predict, serve):
+        _add_threads_argument(command)
     return parser
 
 
@@ -98,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train" and args.config is not None:
             args = _with_stored_settings(parser, argv, args.config)
+        set_threads(args.threads)
         return COMMANDS[args.command](args)
     except (ValueError, FileNotFoundError, FileExistsError) as err:
         print(f"error: {error_message(err)}", file=sys.stderr)

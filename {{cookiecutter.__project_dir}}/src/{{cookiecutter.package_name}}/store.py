@@ -20,13 +20,18 @@ share the open files (on Linux they are forked); where they are spawned, each re
 
 from __future__ import annotations
 
+import bz2
+import csv
+import gzip
+import io
+import lzma
 import os
 import tempfile
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -62,16 +67,18 @@ def table_batches(
     error: type[Exception] = ValueError,
 ) -> Iterator[pd.DataFrame]:
     """The rows of a CSV, Parquet or JSON lines file, ``rows`` (default ``BATCH_ROWS``) at a time,
-    each batch indexed by the position of its rows in the file, from 0.
+    each batch indexed by the number of its rows as a person counts them: the first record
+    (under a CSV's header) is row 1, and every record counts, a blank CSV line included.
 
     In a CSV, ``na_values`` are missing values and ``text_columns`` are read as text (never
     guessed to be numbers; None: every column). A file that cannot be read raises ``error``
-    naming it. The file is closed when the batches end, or when the caller stops reading.
+    naming it (and, for a byte that is not UTF-8, its line). The file is closed when the
+    batches end, or when the caller stops reading. ``describe_rows`` names rows with their lines.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    start = 0
+    start = 1
     try:
         with _open_table(path, text_columns, na_values, rows or BATCH_ROWS) as batches:
             for frame in batches:
@@ -79,10 +86,83 @@ def table_batches(
                 start += len(frame)
                 yield frame
     except (ValueError, pa.ArrowException, EOFError, OSError) as err:  # parser errors are ValueErrors
-        if isinstance(err, (error, FileNotFoundError)):
+        if isinstance(err, UnicodeDecodeError) and (where := first_non_utf8(path)):
+            kind, (line, reason) = table_format(path), where
+            raise error(f"{path}: not a readable {kind} (line {line} is not UTF-8 text: {reason})") from None
+        if isinstance(err, (error, FileNotFoundError)) and not isinstance(err, UnicodeDecodeError):
             raise
         detail = " ".join(str(err).split()) or type(err).__name__
         raise error(f"{path}: not a readable {table_format(path)} ({detail})") from None
+
+
+def describe_rows(path: str | Path, rows: list[int], more: bool = False) -> str:
+    """``rows`` of a file read by ``table_batches`` (numbers from its index) as a person finds
+    them: ``row 7 (line 9)``, ``rows [7, 12] (lines [9, 15])``; ``more``: there are others."""
+    lines = row_lines(path, rows)
+    if len(rows) == 1 and not more:
+        return f"row {rows[0]}" + (f" (line {lines[0]})" if lines else "")
+    return f"rows {rows}" + (" ..." if more else "") + (f" (lines {lines})" if lines else "")
+
+
+def row_lines(path: str | Path, rows: list[int]) -> list[int] | None:
+    """The line on which each of ``rows`` (numbered as by ``table_batches``) starts in a CSV or
+    JSON lines file, as an editor counts lines: a quoted CSV value over several lines counts
+    each of them, a blank line in a JSON lines file is no record. None for a Parquet file, or
+    where the file cannot be read as text. It reads the file from its start up to the last of
+    ``rows``: for messages about a few rows, not for every row."""
+    kind, wanted = table_format(path), set(rows)
+    if kind == "Parquet file" or not rows:
+        return None
+    found: dict[int, int] = {}
+    try:
+        with _text(Path(path)) as handle:
+            if kind == "CSV":
+                reader, start = csv.reader(handle), 1
+                for number, _ in enumerate(reader):  # record 0 is the header
+                    if number in wanted:
+                        found[number] = start
+                    if number >= max(wanted):
+                        break
+                    start = reader.line_num + 1
+            else:
+                number = 0
+                for line, text in enumerate(handle, start=1):
+                    number += bool(text.strip())
+                    if text.strip() and number in wanted:
+                        found[number] = line
+                    if number >= max(wanted):
+                        break
+    except (OSError, EOFError, csv.Error, lzma.LZMAError):
+        return None
+    return [found[row] for row in rows] if wanted <= set(found) else None
+
+
+def first_non_utf8(path: str | Path) -> tuple[int, str] | None:
+    """(line, what is wrong) of the first line of a text file (compressed or not) that is not
+    UTF-8; None when every line is. It reads the file up to that line."""
+    try:
+        with _binary(Path(path)) as handle:
+            for line, raw in enumerate(handle, start=1):
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    return line, f"{err.reason} at byte {err.start + 1} of the line"
+    except (OSError, EOFError, lzma.LZMAError):
+        return None
+    return None
+
+
+_OPENERS: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+
+
+def _binary(path: Path) -> IO[bytes]:
+    """The bytes of a file, decompressed where its name ends in .gz, .bz2 or .xz (as pandas reads it)."""
+    return _OPENERS.get(path.suffix.lower(), open)(path, "rb")
+
+
+def _text(path: Path) -> io.TextIOWrapper:
+    """A file's text, lines left as written (for ``csv``), undecodable bytes replaced."""
+    return io.TextIOWrapper(_binary(path), encoding="utf-8", errors="replace", newline="")
 
 
 @contextmanager

@@ -7,10 +7,13 @@ a spawned DataLoader worker receives it through, and leaves no file behind.
 from __future__ import annotations
 
 import gc
+import gzip
 import pickle
+import re
 import tempfile
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 
@@ -120,6 +123,40 @@ def test_a_blank_line_of_a_csv_is_a_row_of_empty_values_not_skipped(tmp_path):
     path = tmp_path / "table.csv"
     path.write_text("a,b\n1,x\n\n   \n4,y\n")
     (table,) = store.table_batches(path)
-    assert table.index.tolist() == [0, 1, 2, 3], f"rows {table.index.tolist()}: a blank line was skipped"
-    assert table.loc[3].tolist() == ["4", "y"], f"the row after the blank lines reads {table.loc[3].tolist()}"
-    assert (table.loc[1].fillna("") == "").all(), f"the blank line reads {table.loc[1].tolist()}"
+    assert table.index.tolist() == [1, 2, 3, 4], f"rows {table.index.tolist()}: a blank line was skipped"
+    assert table.loc[4].tolist() == ["4", "y"], f"the row after the blank lines reads {table.loc[4].tolist()}"
+    assert (table.loc[2].fillna("") == "").all(), f"the blank line reads {table.loc[2].tolist()}"
+
+
+def test_a_row_is_named_by_the_line_it_starts_on_counting_every_line_of_a_quoted_value(tmp_path):
+    # Row 1 spans lines 2-4, row 2 is the blank line 5, row 3 starts on line 6 and spans a \r\n.
+    path = tmp_path / "table.csv"
+    path.write_bytes(b'text,label\n"one\ntwo\nthree",a\n\n"four\r\nfive",b\nsix,c\n')
+    (table,) = store.table_batches(path)
+    assert table.index.tolist() == [1, 2, 3, 4], f"rows {table.index.tolist()}"
+    assert store.row_lines(path, [1, 2, 3, 4]) == [2, 5, 6, 8], f"lines {store.row_lines(path, [1, 2, 3, 4])}"
+    assert store.describe_rows(path, [4]) == "row 4 (line 8)"
+    assert store.describe_rows(path, [1, 3], more=True) == "rows [1, 3] ... (lines [2, 6])"
+
+
+def test_a_row_of_a_compressed_or_json_lines_file_is_named_by_its_line(tmp_path):
+    packed = tmp_path / "table.csv.gz"
+    packed.write_bytes(gzip.compress(b'a\n"x\ny"\nz\n'))
+    assert store.row_lines(packed, [2]) == [4], "a gzipped CSV's lines were miscounted"
+    records = tmp_path / "table.jsonl"
+    records.write_text('{"a": 1}\n\n{"a": 2}\n')  # a blank line is no record
+    assert [len(t) for t in store.table_batches(records)] == [2]
+    assert store.describe_rows(records, [2]) == "row 2 (line 3)"
+    parquet = tmp_path / "table.parquet"
+    pd.DataFrame({"a": [1, 2]}).to_parquet(parquet)
+    assert store.describe_rows(parquet, [2]) == "row 2", "a Parquet file has no lines to name"
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz", ".jsonl"])
+def test_a_byte_that_is_not_utf8_is_refused_naming_its_line(tmp_path, suffix):
+    content = b'a\n"caf\xc3\xa9\nok"\ncaf\xe9\n' if suffix != ".jsonl" else b'{"a": "x"}\n{"a": "caf\xe9"}\n'
+    path = tmp_path / f"table{suffix}"
+    path.write_bytes(gzip.compress(content) if suffix.endswith(".gz") else content)
+    line = 2 if suffix == ".jsonl" else 4
+    with pytest.raises(ValueError, match=rf"table{re.escape(suffix)}: not a readable .*\(line {line} is not UTF-8 text: invalid"):
+        list(store.table_batches(path))
