@@ -158,5 +158,6 @@ def test_a_byte_that_is_not_utf8_is_refused_naming_its_line(tmp_path, suffix):
     path = tmp_path / f"table{suffix}"
     path.write_bytes(gzip.compress(content) if suffix.endswith(".gz") else content)
     line = 2 if suffix == ".jsonl" else 4
-    with pytest.raises(ValueError, match=rf"table{re.escape(suffix)}: not a readable .*\(line {line} is not UTF-8 text: invalid"):
+    message = rf"table{re.escape(suffix)}: not a readable .*\(line {line} is not UTF-8 text: invalid"
+    with pytest.raises(ValueError, match=message):
         list(store.table_batches(path))

@@ -49,10 +49,13 @@ def test_the_default_leaves_half_the_usable_cpus_shared_among_local_processes(ma
 
 def test_omp_num_threads_overrides_the_default_and_an_argument_overrides_both(machine, monkeypatch):
     machine(16)
-    assert threads.set_threads() == 8 and torch.get_num_threads() == 8
-    monkeypatch.setenv("OMP_NUM_THREADS", "3")
-    assert threads.set_threads() == 3 and torch.get_num_threads() == 3, "OMP_NUM_THREADS was not honoured"
-    assert threads.set_threads(2) == 2 and torch.get_num_threads() == 2, "the number asked for was not used"
+    for given, expected in [(None, 8), ("3", 3)]:
+        if given is not None:
+            monkeypatch.setenv("OMP_NUM_THREADS", given)
+        assert threads.set_threads() == expected, f"OMP_NUM_THREADS={given}: {threads.set_threads()} threads"
+        assert torch.get_num_threads() == expected, f"torch kept {torch.get_num_threads()} threads"
+    assert threads.set_threads(2) == 2, "the number asked for was not used"
+    assert torch.get_num_threads() == 2, f"torch kept {torch.get_num_threads()} threads"
 
 
 def test_every_command_takes_threads_before_its_work(machine, tmp_path, capsys):
