@@ -161,6 +161,14 @@ def scale(session: nox.Session) -> None:
     session.run("python", "benchmarks/scale.py", *session.posargs, env=bytecode_env(session))
 
 
+@nox.session(default=False)
+def threads(session: nox.Session) -> None:
+    """The default `train` with torch's thread count and with the project's, idle and beside a CPU
+    load: not a tier (minutes). ``nox -s threads -- --repeats 5 --load 4`` changes the runs."""
+    install_project(session)
+    session.run("python", "benchmarks/threads.py", *session.posargs, env=bytecode_env(session))
+
+
 @nox.session
 def gpu(session: nox.Session) -> None:
     """GPU tier (tests marked gpu); fails at once where no CUDA device is visible."""

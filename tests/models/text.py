@@ -1,5 +1,5 @@
 """Correct text models of other kinds than the examples: a bidirectional GRU over packed
-sequences (recurrence), and a bag of embeddings with batch norm."""
+sequences (recurrence), a bag of embeddings with batch norm, and torch's own TransformerEncoder."""
 
 from __future__ import annotations
 
@@ -65,3 +65,36 @@ class BagOfEmbeddingsBN(nn.Module):
         real = (ids != self.pad_id).unsqueeze(-1).float()
         mean = (self.embedding(ids) * real).sum(dim=1) / real.sum(dim=1).clamp(min=1.0)
         return self.head(self.body(mean))
+
+
+@register_model("torch_encoder", learning_rate=1e-3)
+class TorchEncoder(nn.Module):
+    """torch's own nn.TransformerEncoder (its fast path in eval mode), padding masked, mean of the real
+    tokens; token-type embeddings as BERT has them (every id of type 0, the padding id's value)."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        max_length: int,
+        pad_id: int,
+        num_classes: int,
+        hidden_size: int = 32,
+        depth: int = 2,
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.pad_id = pad_id
+        self.embedding = nn.Embedding(vocab_size, hidden_size)
+        self.position = nn.Embedding(max_length, hidden_size)
+        self.token_type = nn.Embedding(2, hidden_size)
+        layer = nn.TransformerEncoderLayer(hidden_size, 4, 2 * hidden_size, dropout, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, depth)
+        self.head = nn.Linear(hidden_size, num_classes)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        padding = ids == self.pad_id
+        positions = torch.arange(ids.shape[1], device=ids.device)
+        embedded = self.embedding(ids) + self.position(positions) + self.token_type(torch.zeros_like(ids))
+        states = self.encoder(embedded, src_key_padding_mask=padding)
+        real = (~padding).unsqueeze(-1).to(states.dtype)
+        return self.head((states.nan_to_num(0.0) * real).sum(dim=1) / real.sum(dim=1).clamp(min=1.0))

@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 
 from {{ cookiecutter.package_name }}.config import TrainConfig
 from {{ cookiecutter.package_name }}.data import Preprocessor, load_examples, write_examples
-from {{ cookiecutter.package_name }}.models import available_models, build_model
+from {{ cookiecutter.package_name }}.models import available_models, build_model, model_recipe
 from {{ cookiecutter.package_name }}.task import Examples
 from {{ cookiecutter.package_name }}.training import Split, split_examples
 from {{ cookiecutter.package_name }}.training.seed import (
@@ -196,6 +196,7 @@ class ReportPage(HTMLParser):
         self.tables: dict[str, list[list[str]]] = {}
         self.images: list[dict[str, str]] = []
         self.addresses: list[str] = []
+        self.ids: list[str] = []  # every element's id, in page order
         self._table: list[list[str]] | None = None
         self._cell: list[str] | None = None
         self.feed(text)
@@ -203,6 +204,7 @@ class ReportPage(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attributes = {key: value or "" for key, value in attrs}
+        self.ids += [attributes["id"]] if "id" in attributes else []
         self.addresses += [attributes[key] for key in ("href", "src") if key in attributes]
         if tag == "img":
             self.images.append(attributes)
@@ -256,6 +258,16 @@ def read_report() -> Callable[[Path], ReportPage]:
 def model_name(request: pytest.FixtureRequest) -> str:
     """Every registered model in turn; the test id is the model's name."""
     return request.param
+
+
+# The learning rate of the battery's short runs, where a model declares none.
+BATTERY_LEARNING_RATE = 1e-2
+
+
+@pytest.fixture
+def learning_rate(model_name: str) -> float:
+    """The learning rate of ``model_name``'s short runs: the one its registration declares, else 1e-2."""
+    return model_recipe(model_name).get("learning_rate", BATTERY_LEARNING_RATE)
 
 
 @pytest.fixture

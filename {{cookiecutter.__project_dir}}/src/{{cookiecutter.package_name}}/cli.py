@@ -12,13 +12,15 @@ import sys
 from collections.abc import Iterable
 from dataclasses import MISSING, fields
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from . import DESCRIPTION, NAME
 from .config import PREDICT_BATCH, ServeConfig, TrainConfig
 from .data import read_inputs
 from .threads import set_threads
 
+# Set by torchrun in every process it starts: such a process leaves by ``leave_now``.
+TORCHRUN = "TORCHELASTIC_RUN_ID"
 # What the `serve` extra installs (and what those import): missing, `serve` says how to get them.
 SERVE_MODULES = {"fastapi", "starlette", "pydantic", "uvicorn", "h11", "click", "anyio", "python_multipart"}
 
@@ -112,13 +114,32 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train" and args.config is not None:
             args = _with_stored_settings(parser, argv, args.config)
         set_threads(args.threads)
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
     except (ValueError, FileNotFoundError, FileExistsError) as err:
         print(f"error: {error_message(err)}", file=sys.stderr)
-        return 2
+        code = 2
     except BrokenPipeError:  # output piped into a reader that stopped early, e.g. `| head`
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (keeps the interpreter from failing at exit)
-        return 0
+        code = 0
+    if TORCHRUN in os.environ:
+        leave_now(code)
+    return code
+
+
+def leave_now(code: int) -> NoReturn:
+    """End a process torchrun started, its process group left: temporary files removed and output
+    flushed, then ``os._exit``, without the interpreter's teardown. At teardown, threads that
+    torch's distributed backends leave behind could abort a process after a good run
+    ("terminate called without an active exception"), and torchrun would report it as failed."""
+    from .store import remove_temporary_files
+
+    remove_temporary_files()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed, or a reader gone
+            pass
+    os._exit(code)
 
 
 def error_message(err: BaseException) -> str:

@@ -142,12 +142,19 @@ class ServeConfig:
         default=8 * 2**20, metadata={"help": "largest request body accepted; a larger one gets 413"}
     )
     max_batch: int = field(default=256, metadata={"help": "most items in one request; more get 413"})
+    max_decoding: int = field(
+        default=2,
+        metadata={
+            "help": "requests whose items are decoded and predicted at once (others wait): what bounds the memory "
+            "that decoding takes"
+        },
+    )
 
     def __post_init__(self) -> None:
         problems = []
         if not 0 <= self.port <= 65535:
             problems.append(f"port must be in 0..65535, got {self.port}")
-        for name in ("max_request_bytes", "max_batch"):
+        for name in ("max_request_bytes", "max_batch", "max_decoding"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
         if problems:

@@ -203,6 +203,24 @@ def _remove(path: Path, owner: int) -> None:
         path.unlink(missing_ok=True)
 
 
+# The removals of this process's temporary files still to come: run when their store is
+# collected, at the interpreter's exit, or by ``remove_temporary_files`` (a process that
+# leaves by os._exit, without the interpreter's teardown).
+_REMOVALS: set[weakref.finalize] = set()
+
+
+def _remove_when_collected(owner: object, path: Path) -> None:
+    _REMOVALS.difference_update([removal for removal in list(_REMOVALS) if not removal.alive])
+    _REMOVALS.add(weakref.finalize(owner, _remove, path, os.getpid()))
+
+
+def remove_temporary_files() -> None:
+    """Delete every temporary file this process's stores still hold (they can no longer be read)."""
+    for removal in list(_REMOVALS):
+        removal()
+    _REMOVALS.clear()
+
+
 class ArrowItems:
     """Rows of an Arrow file on disk; ``read(rows)`` gives ``to_inputs(table of those rows, rows)``.
 
@@ -293,7 +311,7 @@ class ArrowWriter:
             self._writer = ipc.new_file(str(self.path), self.schema or pa.schema([]))
         self._writer.close()
         items = ArrowItems(self.path, to_inputs, self._batch_rows)
-        weakref.finalize(items, _remove, self.path, os.getpid())
+        _remove_when_collected(items, self.path)
         return items
 
     def __enter__(self) -> ArrowWriter:
@@ -344,7 +362,7 @@ class DiskArray:
             path.unlink(missing_ok=True)
             raise
         array = cls(path, dtype, (rows, *(row_shape or ())))
-        weakref.finalize(array, _remove, path, os.getpid())
+        _remove_when_collected(array, path)
         return array
 
     def __len__(self) -> int:

@@ -141,8 +141,9 @@ def assert_returns_logits(model: nn.Module, inputs: torch.Tensor, *, atol: float
     if bool(((outputs >= 0) & (outputs <= 1)).all()):
         raise AssertionError(
             f"all {outputs.numel()} outputs lie in [0, 1] (min {outputs.min().item():.4g}, "
-            f"max {outputs.max().item():.4g}): the model returns probabilities (a sigmoid or softmax "
-            "in forward?) but the loss expects logits"
+            f"max {outputs.max().item():.4g}), where logits take any sign: a sigmoid at the end of "
+            "forward, or a ReLU or clamp that cuts off negative logits (and an upper bound)? The loss "
+            "expects logits: unbounded scores, one per class"
         )
 
 

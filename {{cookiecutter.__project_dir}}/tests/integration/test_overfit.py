@@ -8,7 +8,6 @@ import pytest
 import torch
 from torch import nn
 
-from {{ cookiecutter.package_name }}.models import model_recipe
 from {{ cookiecutter.package_name }}.testing import assert_memorises_random_labels, assert_overfits_batch
 
 pytestmark = pytest.mark.slow
@@ -17,9 +16,10 @@ pytestmark = pytest.mark.slow
 CAPACITY_ROWS = 64
 
 
-def test_training_drives_the_loss_on_one_fixed_batch_near_zero(tiny_model, tiny_batch):
+def test_training_drives_the_loss_on_one_fixed_batch_near_zero(tiny_model, tiny_batch, learning_rate):
     features, labels = tiny_batch
-    assert_overfits_batch(tiny_model, features, labels, max_steps=400, target_loss=0.05)
+    optimizer = torch.optim.Adam(tiny_model.parameters(), lr=learning_rate)  # the model's declared rate
+    assert_overfits_batch(tiny_model, features, labels, optimizer=optimizer, max_steps=400, target_loss=0.05)
 
 
 def test_the_overfit_check_fails_for_a_model_that_returns_probabilities(tiny_model, tiny_batch):
@@ -49,10 +49,10 @@ def random_labels(embedded_examples, split, preprocessor) -> tuple[torch.Tensor,
     return inputs[chosen], labels
 
 
-def test_every_model_memorises_random_labels(model_name, make_model, random_labels, device):
+def test_every_model_memorises_random_labels(model_name, make_model, random_labels, device, learning_rate):
     inputs, labels = (tensor.to(device) for tensor in random_labels)
     model = make_model(model_name, dropout=0.0)
-    optimizer = torch.optim.Adam(model.parameters(), lr=model_recipe(model_name).get("learning_rate", 1e-2))
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
     assert_memorises_random_labels(model, inputs, labels, optimizer=optimizer)
 
 

@@ -121,6 +121,30 @@ def test_the_page_embeds_every_picture_and_loads_nothing_from_elsewhere(run_fold
         assert marker not in page.text, f"the page holds {marker!r}: it must load nothing"
 
 
+@pytest.mark.parametrize("accuracy", [1.0, 0.0], ids=["always-right", "always-wrong"])
+def test_the_calibration_legend_covers_no_bar(accuracy) -> None:
+    # Ten classes, so that confidence spans every bin from 0.1 up; each bin's bar as high as it can be.
+    confidence = torch.linspace(0.12, 0.98, 9).repeat_interleave(20)
+    probabilities = torch.cat([confidence[:, None], ((1 - confidence) / 9)[:, None].expand(-1, 9)], dim=1)
+    labels = torch.full((len(confidence),), 0 if accuracy else 1)  # class 0 is every row's top class
+    bins = calibration_bins(probabilities, labels, BINS)
+    figure = report.calibration_figure(bins, expected_calibration_error(probabilities, labels, BINS))
+    figure.canvas.draw()
+    legends = [*figure.legends, *(axes.get_legend() for axes in figure.axes if axes.get_legend())]
+    assert legends, "the reliability diagram has no legend"
+    bars = [bar.get_window_extent() for axes in figure.axes for bar in axes.patches if bar.get_height()]
+    for legend in legends:
+        covered = [box for box in bars if legend.get_window_extent().overlaps(box)]
+        assert not covered, f"the legend covers {len(covered)} bar(s) of the reliability diagram"
+
+
+def test_every_element_id_on_the_page_is_unique(run_folder: Path, read_report) -> None:
+    # A link to #confusion, or a script that finds it, must reach one element.
+    ids = read_report(run_folder).ids
+    repeated = sorted({name for name in ids if ids.count(name) > 1})
+    assert not repeated, f"report.html gives the ids {repeated} to more than one element"
+
+
 def test_the_confusion_matrix_is_the_checkpoint_s_on_the_test_split(
     run_folder: Path, read_report, trained, held_out_predictions
 ) -> None:

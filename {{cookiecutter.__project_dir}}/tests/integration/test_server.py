@@ -17,6 +17,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -202,6 +203,30 @@ def small_client(predictor):
 
 
 # -- answers ------------------------------------------------------------------------------
+def test_at_most_max_decoding_requests_are_decoded_at_once(predictor, held_out, monkeypatch):
+    # Eight requests at once; each holds its decoded items for a while. Memory is bounded only if
+    # the others wait for their turn, and every request is still answered.
+    from {{ cookiecutter.package_name }}.inference import server
+
+    _, items = held_out
+    busy, most, guard = [0], [0], threading.Lock()
+
+    def slow_inputs(batch):
+        with guard:
+            busy[0] += 1
+            most[0] = max(most[0], busy[0])
+        time.sleep(0.05)
+        with guard:
+            busy[0] -= 1
+        return request_inputs(batch)
+
+    monkeypatch.setattr(server, "request_inputs", slow_inputs)
+    with serving_client(predictor, ServeConfig(max_decoding=2)) as client, ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda _: post(client, items[:1]).status_code, range(8)))
+    assert codes == [200] * 8, f"answers {codes}"
+    assert most[0] == 2, f"{most[0]} requests were decoded at once; max_decoding is 2"
+
+
 def test_health_and_metadata_describe_the_served_checkpoint(client, predictor, trained):
     assert client.get("/health").json() == {"status": "ok"}
     metadata = client.get("/metadata").json()

@@ -55,6 +55,13 @@ class SigmoidAtTheEnd(Classifier):
         return torch.sigmoid(super().forward(x))
 
 
+class ReluAtTheEnd(Classifier):
+    """Logits cut at zero, and small (as a fresh model's are): every output in [0, 1]."""
+
+    def forward(self, x):
+        return torch.relu(super().forward(x)) * 0.01
+
+
 class DetachedBody(Classifier):
     def forward(self, x):
         return self.head(self.features(x).detach())
@@ -114,9 +121,16 @@ def test_a_correct_model_passes_every_check(batch, tmp_path):
     assert_checkpoint_round_trip(model, Classifier, features, tmp_path / "checkpoint.pt")
 
 
-@pytest.mark.parametrize("model_type", [SoftmaxAtTheEnd, SigmoidAtTheEnd])
-def test_returns_logits_catches_probabilities(model_type, batch):
-    with pytest.raises(AssertionError, match="probabilities"):
+@pytest.mark.parametrize(
+    ("model_type", "message"),
+    [
+        (SoftmaxAtTheEnd, r"every output row sums to 1 .* returns probabilities"),
+        (SigmoidAtTheEnd, r"all \d+ outputs lie in \[0, 1\] .* a sigmoid at the end of forward, or a ReLU"),
+        (ReluAtTheEnd, r"all \d+ outputs lie in \[0, 1\] .* a sigmoid at the end of forward, or a ReLU"),
+    ],
+)
+def test_returns_logits_says_what_it_measured_and_its_possible_causes(model_type, message, batch):
+    with pytest.raises(AssertionError, match=message):
         assert_returns_logits(model_type(), batch[0])
 
 

@@ -53,6 +53,9 @@ def create_app(predictor: Predictor, config: ServeConfig | None = None) -> FastA
     config = config or ServeConfig()
     # One forward pass at a time: torch already spreads one over every core, and a model need not be thread-safe.
     lock = threading.Lock()
+    # At most max_decoding requests turn their items into inputs (decode images, tokenize texts) at once:
+    # the memory a burst of requests takes is that of max_decoding requests, not of every waiting one.
+    decoding = threading.BoundedSemaphore(config.max_decoding)
     metadata = {
         "name": NAME,
         "version": __version__,
@@ -65,6 +68,7 @@ def create_app(predictor: Predictor, config: ServeConfig | None = None) -> FastA
             "send": HOW_TO_SEND[REQUEST_FORMAT],
             "max_request_bytes": config.max_request_bytes,
             "max_batch": config.max_batch,
+            "max_decoding": config.max_decoding,
         },
     }
     # No generated API docs: /predict reads its body itself (to enforce the limits), so they would show nothing.
@@ -84,9 +88,10 @@ def create_app(predictor: Predictor, config: ServeConfig | None = None) -> FastA
 
     def answer(items: list[Any]) -> list[dict[str, Any]]:
         try:
-            inputs = request_inputs(items)
-            with lock:
-                predictions = predictor.predict(inputs)
+            with decoding:
+                inputs = request_inputs(items)
+                with lock:
+                    predictions = predictor.predict(inputs)
         except ValueError as err:  # the task's and the Predictor's checks: the message names the problem
             raise HTTPException(422, str(err)) from None
         return records(predictions, predictor.classes)

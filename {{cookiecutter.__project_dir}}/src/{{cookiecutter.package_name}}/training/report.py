@@ -160,9 +160,15 @@ def draw_confusion(matrix: torch.Tensor, classes: Sequence[str]) -> bytes:
 
 
 def draw_calibration(bins: Sequence[CalibrationBin], error: float) -> bytes:
+    """The reliability diagram of ``calibration_figure`` as PNG bytes."""
+    return _png(calibration_figure(bins, error))
+
+
+def calibration_figure(bins: Sequence[CalibrationBin], error: float):
     """A reliability diagram: the accuracy of each confidence bin against the diagonal of perfect
-    calibration, the gap shaded, and below it how many rows fell in each bin; as PNG bytes."""
-    figure, (top, bottom) = _figure(6, 5.5, rows=2, height_ratios=(3, 1))
+    calibration, the gap shaded, and below it how many rows fell in each bin. The legend sits
+    above the plot, where no bar can be, whatever the bins hold."""
+    figure, (top, bottom) = _figure(6, 6, rows=2, height_ratios=(3, 1))
     width = bins[0].upper - bins[0].lower
     lefts = [b.lower for b in bins]
     accuracy = [b.accuracy or 0.0 for b in bins]
@@ -184,13 +190,13 @@ def draw_calibration(bins: Sequence[CalibrationBin], error: float) -> bytes:
     top.set_xlim(0, 1)
     top.set_ylim(0, 1)
     top.set_ylabel("accuracy")
-    top.legend(loc="upper left")
+    figure.legend(loc="outside upper center", ncols=2)
     top.set_title(f"Reliability on the test split: ECE {error:.4f} ({len(bins)} bins)")
     bottom.bar(lefts, [b.rows for b in bins], width=width, align="edge", color="tab:grey", edgecolor="black")
     bottom.set_xlim(0, 1)
     bottom.set_xlabel("confidence (highest class probability)")
     bottom.set_ylabel("rows")
-    return _png(figure)
+    return figure
 
 
 # -- the page ----------------------------------------------------------------------------
@@ -225,7 +231,7 @@ def _table(table_id: str, header: Sequence[str], rows: Sequence[Sequence[str]], 
 def _image(name: str, data: bytes, description: str) -> str:
     encoded = base64.b64encode(data).decode("ascii")
     return (
-        f'<figure><img id="{name.removesuffix(".png")}" src="data:image/png;base64,{encoded}" '
+        f'<figure><img id="{name.removesuffix(".png")}-picture" src="data:image/png;base64,{encoded}" '
         f'alt="{html.escape(description)}"><figcaption>{html.escape(description)} (<code>{name}</code>)'
         "</figcaption></figure>"
     )
