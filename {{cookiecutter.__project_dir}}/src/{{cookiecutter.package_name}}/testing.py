@@ -13,6 +13,7 @@ mode they found it.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import socket
@@ -39,6 +40,7 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 __all__ = [
     "Launcher",
     "assert_batch_independent",
+    "assert_calibrated",
     "assert_checkpoint_round_trip",
     "assert_eval_deterministic",
     "assert_finite",
@@ -46,6 +48,7 @@ __all__ = [
     "assert_logits_shape",
     "assert_memorises_random_labels",
     "assert_model_unchanged",
+    "assert_not_worse",
     "assert_overfits_batch",
     "assert_parameters_changed",
     "assert_returns_logits",
@@ -55,7 +58,9 @@ __all__ = [
     "assert_state_dicts_equal",
     "assert_step_updates_every_parameter",
     "assert_train_stochastic",
+    "calibration_threshold",
     "count_reads",
+    "fewest_right",
     "free_port",
     "node_options",
     "run_torchrun",
@@ -492,6 +497,74 @@ def assert_checkpoint_round_trip(
     assert_state_dicts_equal(model.state_dict(), restored.state_dict(), f"weights after a round trip through {path}")
     assert_same_outputs(model, restored, inputs, f"outputs after a round trip through {path}")
     return restored
+
+
+# -- quality on a sample: thresholds from the sample's size ---------------------------------
+def fewest_right(right: int, total: int, *, chance: float = 1e-3) -> int:
+    """The fewest of ``total`` examples that a model as good as one that got ``right`` of them
+    gets right, but for a ``chance`` of the time: the ``chance`` quantile of Binomial(total, rate),
+    the rate estimated as (right + 1) / (total + 2) (all right on a few examples is no proof of
+    a perfect model). Fewer right than this is a measurably worse model, whatever the sample size."""
+    if not 0 <= right <= total or total < 1:
+        raise ValueError(f"expected 0 <= right <= total and total >= 1, got {right} of {total}")
+    rate, cumulative = (right + 1) / (total + 2), 0.0
+    for k in range(total + 1):
+        log_comb = math.lgamma(total + 1) - math.lgamma(k + 1) - math.lgamma(total - k + 1)
+        cumulative += math.exp(log_comb + k * math.log(rate) + (total - k) * math.log1p(-rate))
+        if cumulative > chance:
+            return k
+    return total
+
+
+def assert_not_worse(right: int, total: int, baseline_right: int, baseline_total: int, what: str = "accuracy") -> None:
+    """``right`` of ``total`` is no measurably worse than ``baseline_right`` of ``baseline_total``
+    (the baseline's rate, at this sample's size, ``fewest_right``)."""
+    floor = fewest_right(round(baseline_right / baseline_total * total), total)  # at this sample's size
+    if right < floor:
+        raise AssertionError(
+            f"{what} {right / total:.3f} ({right} of {total} right) is measurably below the baseline's "
+            f"{baseline_right / baseline_total:.3f} ({baseline_right} of {baseline_total}): a model as good "
+            f"gets at least {floor} of {total} right but for one time in a thousand"
+        )
+
+
+def calibration_threshold(
+    probabilities: torch.Tensor, bins: int = 10, *, tolerance: float = 0.04, draws: int = 2000, seed: int = 0
+) -> float:
+    """The expected calibration error that ``probabilities`` may show on their own sample size:
+    ``tolerance``, or more where the sample is too small to tell that much apart from noise.
+
+    A perfectly calibrated model with these very confidences still shows an error on a finite
+    sample. Labels are drawn from the model's own probabilities ``draws`` times (seeded), and the
+    99.9th percentile of the errors they give is the noise; the threshold is the larger of it
+    and ``tolerance``, the miscalibration accepted on a sample large enough to measure it."""
+    probabilities = probabilities.detach().cpu().double()
+    generator = torch.Generator().manual_seed(seed)
+    confidence, predicted = probabilities.max(dim=1)
+    drawn = torch.multinomial(probabilities, draws, replacement=True, generator=generator)  # (N, draws)
+    correct = (drawn == predicted[:, None]).double()
+    index = (torch.ceil(confidence * bins) - 1).clamp(0, bins - 1).long()
+    members = torch.nn.functional.one_hot(index, bins).double()  # (N, bins)
+    errors = (members.T @ (correct - confidence[:, None])).abs().sum(dim=0) / len(probabilities)
+    return max(tolerance, torch.quantile(errors, 0.999).item())
+
+
+def assert_calibrated(
+    probabilities: torch.Tensor, targets: torch.Tensor, bins: int = 10, *, tolerance: float = 0.04
+) -> float:
+    """The expected calibration error of ``probabilities`` against ``targets`` is within the
+    threshold of their sample (``calibration_threshold``); returns it."""
+    from .training.metrics import expected_calibration_error
+
+    error = expected_calibration_error(probabilities, targets, bins)
+    threshold = calibration_threshold(probabilities, bins, tolerance=tolerance)
+    if error > threshold:
+        raise AssertionError(
+            f"expected calibration error {error:.4f} > {threshold:.4f} on {len(targets)} examples ({bins} bins; "
+            f"the larger of {tolerance} and what a perfectly calibrated model with these confidences shows but "
+            "for one time in a thousand): the model's confidence does not match how often it is right"
+        )
+    return error
 
 
 # -- reading data ----------------------------------------------------------------------

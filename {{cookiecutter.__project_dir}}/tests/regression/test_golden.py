@@ -35,7 +35,8 @@ from {{ cookiecutter.package_name }}.data import embedded_dataset_path, load_exa
 from {{ cookiecutter.package_name }}.files import fingerprint, write_json
 from {{ cookiecutter.package_name }}.inference import Predictor
 from {{ cookiecutter.package_name }}.task import Examples
-from {{ cookiecutter.package_name }}.training import expected_calibration_error, fit, split_examples
+from {{ cookiecutter.package_name }}.testing import assert_calibrated, assert_not_worse
+from {{ cookiecutter.package_name }}.training import fit, split_examples
 
 pytestmark = pytest.mark.slow
 
@@ -45,16 +46,12 @@ ROWS_PER_CLASS = {% if cookiecutter.task == 'tabular' %}12{% else %}5{% endif %}
 # float64: in float32, CPUs with other vector units round differently, training amplifies it, and
 # the baseline's probabilities moved by up to 0.1 from one CI machine to another.
 REFERENCE = TrainConfig(seed=0, test_fraction=0.2, deterministic=True, device="cpu", precision="float64")
-{%- if cookiecutter.task == "text" %}
-ACCURACY_THRESHOLD = 0.75  # the reference model gets 24 of the 30 questions right (0.86 on the whole test split)
-{%- else %}
-ACCURACY_THRESHOLD = 0.94  # at most 6 % of the golden examples wrong
-{%- endif %}
+# The stored baseline: the reference model's label and probabilities for each golden example.
+BASELINE = Path(__file__).with_name("test_golden") / "test_predictions_match_the_stored_baseline.csv"
 # Expected calibration error (10 bins) of the reference model on its whole test split: when it
-# says 0.9 it must be right about nine times in ten. The reference model scores well under 0.01;
-# a softmax temperature of 3 at serving (under-confident) moves it to about 0.05, and an
-# over-confident model that is often wrong moves it far above.
-CALIBRATION_THRESHOLD = 0.04
+# says 0.9 it must be right about nine times in ten. Accepted: this much, or more where the
+# test split is too small to measure that much (``assert_calibrated`` says how much, and why).
+CALIBRATION_TOLERANCE = 0.04
 # The sha256 of every data file the baseline depends on, by path from the project's root.
 FINGERPRINTS = Path(__file__).with_name("fingerprints.json")
 PROJECT = Path(__file__).resolve().parents[2]
@@ -132,14 +129,22 @@ def test_golden_examples_were_held_out_from_the_reference_training(golden, refer
     assert not outside, f"golden examples {outside} are not in the reference run's test split"
 
 
-def test_reference_model_reaches_the_accuracy_threshold_on_the_golden_set(reference, golden):
+def test_reference_model_is_not_measurably_less_accurate_on_the_golden_set_than_its_baseline(reference, golden):
+    # The bar comes from the baseline (its share right, at the golden set's size), not a constant:
+    # it holds for any data whose baseline was made with `--force-regen`.
+    assert BASELINE.is_file(), f"no stored baseline ({BASELINE.name}): review the data, then run `{REGENERATE}`"
+    stored = pd.read_csv(BASELINE, dtype={"expected": str, "label": str}, keep_default_na=False)
     predicted = np.asarray(reference.predict(golden.read())["label"])
     wrong = np.flatnonzero(predicted != golden.labels)
-    accuracy = 1 - len(wrong) / len(golden)
-    assert accuracy >= ACCURACY_THRESHOLD, (
-        f"golden accuracy {accuracy:.3f} < {ACCURACY_THRESHOLD}; misclassified examples {wrong.tolist()}: "
-        f"expected {golden.labels[wrong].tolist()}, predicted {predicted[wrong].tolist()}"
-    )
+    try:
+        assert_not_worse(
+            len(golden) - len(wrong), len(golden), int((stored["expected"] == stored["label"]).sum()), len(stored)
+        )
+    except AssertionError as err:
+        raise AssertionError(
+            f"golden {err}; misclassified examples {wrong.tolist()}: expected {golden.labels[wrong].tolist()}, "
+            f"predicted {predicted[wrong].tolist()}"
+        ) from None
 
 
 def test_reference_model_is_calibrated_on_its_test_split(reference, reference_split):
@@ -147,11 +152,7 @@ def test_reference_model_is_calibrated_on_its_test_split(reference, reference_sp
     held_out = examples.subset(split.test)
     probabilities = torch.as_tensor(reference.predict_proba(held_out.read()))
     targets = torch.tensor(reference.preprocessor.encode_labels(held_out.labels))
-    error = expected_calibration_error(probabilities, targets)
-    assert error <= CALIBRATION_THRESHOLD, (
-        f"expected calibration error {error:.4f} > {CALIBRATION_THRESHOLD} on {len(held_out)} test examples: "
-        "the model's confidence does not match how often it is right"
-    )
+    assert_calibrated(probabilities, targets, tolerance=CALIBRATION_TOLERANCE)
 
 
 def test_the_data_is_the_data_the_baseline_was_made_from(request):

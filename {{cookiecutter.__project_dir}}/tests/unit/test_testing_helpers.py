@@ -13,17 +13,20 @@ from torch import nn
 
 from {{ cookiecutter.package_name }}.testing import (
     assert_batch_independent,
+    assert_calibrated,
     assert_checkpoint_round_trip,
     assert_eval_deterministic,
     assert_finite,
     assert_gradients_flow,
     assert_logits_shape,
     assert_model_unchanged,
+    assert_not_worse,
     assert_returns_logits,
     assert_seed_reproducible,
     assert_state_dicts_differ,
     assert_state_dicts_equal,
     assert_train_stochastic,
+    fewest_right,
 )
 from {{ cookiecutter.package_name }}.training import seed_everything
 
@@ -229,3 +232,41 @@ def test_finite_and_shape_checks_name_what_is_wrong():
         assert_finite(torch.tensor([[0.0, 1.0, 2.0], [float("nan"), 0.0, 0.0]]), "logits")
     with pytest.raises(AssertionError, match=r"expected logits of shape \(4, 3\) .* got \(4, 2\)"):
         assert_logits_shape(torch.zeros(4, 2), 4, 3)
+
+
+# -- thresholds from the sample's size ---------------------------------------------------
+def sample(rows: int, seed: int, classes: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logits, labels) of a perfectly calibrated model: each label drawn from softmax(logits)."""
+    generator = torch.Generator().manual_seed(seed)
+    logits = torch.randn(rows, classes, generator=generator, dtype=torch.float64) * 2
+    labels = torch.multinomial(torch.softmax(logits, dim=1), 1, generator=generator).squeeze(1)
+    return logits, labels
+
+
+@pytest.mark.parametrize("rows", [24, 36, 113, 500, 5000])
+def test_a_calibrated_model_passes_the_calibration_check_at_any_sample_size(rows):
+    # A fixed bound of 0.04 fails a perfect model on a few dozen examples: the noise alone is larger.
+    for seed in range(5):
+        logits, labels = sample(rows, seed)
+        assert_calibrated(torch.softmax(logits, dim=1), labels)
+
+
+@pytest.mark.parametrize("rows", [500, 5000])
+def test_an_overconfident_model_fails_the_calibration_check(rows):
+    for seed in range(3):
+        logits, labels = sample(rows, seed)
+        with pytest.raises(AssertionError, match=rf"expected calibration error .* on {rows} examples"):
+            assert_calibrated(torch.softmax(logits * 3, dim=1), labels)  # logits tripled: far too sure
+
+
+@pytest.mark.parametrize(("right", "total"), [(24, 24), (22, 24), (33, 36), (470, 500), (4700, 5000)])
+def test_a_model_as_good_as_its_baseline_passes_and_a_worse_one_fails(right, total):
+    generator = torch.Generator().manual_seed(0)
+    rate = (right + 1) / (total + 2)
+    for _ in range(20):  # twenty models as good as the baseline: each within the bound
+        assert_not_worse(int(torch.binomial(torch.tensor(float(total)), torch.tensor(rate), generator=generator)),
+                         total, right, total)
+    worse = round(total * (rate - 0.25))  # a quarter of the examples fewer right
+    with pytest.raises(AssertionError, match=rf"measurably below the baseline's .*\({right} of {total}\)"):
+        assert_not_worse(worse, total, right, total)
+    assert fewest_right(right, total) <= right, "the baseline itself would fail"
