@@ -69,9 +69,10 @@ def main(argv: list[str] | None = None) -> int:
                     process.terminate()
             wall = {name: statistics.median(w for w, _ in runs) for name, runs in times.items()}
             cpu = {name: statistics.median(c for _, c in runs) for name, runs in times.items()}
+            ratios = f"{wall['torch'] / wall['project']:.2f}x / {cpu['torch'] / cpu['project']:.2f}x"
             rows.append(
                 f"| {label} | {wall['torch']:.1f} s / {cpu['torch']:.1f} s | {wall['project']:.1f} s / "
-                f"{cpu['project']:.1f} s | {wall['torch'] / wall['project']:.2f}x / {cpu['torch'] / cpu['project']:.2f}x |"
+                f"{cpu['project']:.1f} s | {ratios} |"
             )
     print("| machine | torch's default: wall / CPU | project's default | torch's / project's |")
     print("|---|---|---|---|")

@@ -18,6 +18,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
+{%- if cookiecutter.task == "text" %}
+import pandas as pd
+{%- endif %}
 import pytest
 import torch
 from hypothesis import HealthCheck, settings
@@ -26,6 +29,11 @@ from torch.utils.data import Dataset
 
 from {{ cookiecutter.package_name }}.config import TrainConfig
 from {{ cookiecutter.package_name }}.data import Preprocessor, load_examples, write_examples
+{%- if cookiecutter.task == "image" %}
+from {{ cookiecutter.package_name }}.data.images import image_series
+{%- elif cookiecutter.task == "tabular" %}
+from {{ cookiecutter.package_name }}.data.schema import COLUMNS
+{%- endif %}
 from {{ cookiecutter.package_name }}.models import available_models, build_model, model_recipe
 from {{ cookiecutter.package_name }}.task import Examples
 from {{ cookiecutter.package_name }}.training import Split, split_examples
@@ -103,6 +111,42 @@ def tiny_examples(embedded_examples: Examples, split: Split) -> Examples:
         int(i) for label in sorted(set(labels)) for i in split.train[labels[split.train] == label][:TINY_ROWS_PER_CLASS]
     ]
     return embedded_examples.subset(sorted(rows))
+
+
+@pytest.fixture(scope="session")
+def unlike_training(tiny_examples: Examples) -> tuple[Examples, str]:
+    """(examples, what they are): valid inputs of kinds the embedded data never holds, labelled."""
+    labels = tiny_examples.labels[:4]
+{%- if cookiecutter.task == "text" %}
+    first, second = (str(text) for text in tiny_examples.read([0, 1]))
+    texts = [
+        " ".join([first] * 60),  # far longer than the longest text kept
+        f"{first}\n{second}",  # a line break inside
+        f"  {second.upper()}\t ",  # white space around, another case
+        "é" * 400 + " " + first,  # a long run of characters the tokenizer may not know
+    ]
+    return Examples(pd.Series(texts, dtype=object), labels), "texts longer than the longest kept, odd case, spaces"
+{%- elif cookiecutter.task == "image" %}
+    rng = np.random.default_rng(0)
+    images = [
+        rng.integers(0, 256, (37, 23, 3), dtype=np.uint8),  # colour, another size and shape
+        rng.integers(0, 256, (3, 5), dtype=np.uint8),  # grey, smaller than the training images
+        rng.integers(0, 256, (120, 120), dtype=np.uint8),  # grey, far larger
+        np.full((8, 8, 3), 200, dtype=np.uint8),  # colour at the training size, one flat colour
+    ]
+    return Examples(image_series(images), labels), "images of other sizes and colour modes than the training ones"
+{%- else %}
+    rows = tiny_examples.read([0, 1, 2, 3]).copy()
+    for name in rows.columns:  # each column at the edge of what the schema allows, or missing where it may be
+        spec = COLUMNS.get(name)
+        if spec is None or spec.kind == "categorical":
+            continue
+        rows.loc[rows.index[0], name] = spec.max_value if spec.max_value is not None else rows[name].iloc[0]
+        rows.loc[rows.index[1], name] = spec.min_value if spec.min_value is not None else rows[name].iloc[1]
+        if spec.max_missing_fraction > 0:
+            rows.loc[rows.index[2], name] = np.nan
+    return Examples(rows, labels), "rows at the schema's bounds and with every value that may be missing missing"
+{%- endif %}
 
 
 @pytest.fixture

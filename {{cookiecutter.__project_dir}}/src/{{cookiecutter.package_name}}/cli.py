@@ -6,6 +6,7 @@ Bad input ends with a one-line message on stderr and exit status 2, never a trac
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -135,10 +136,8 @@ def leave_now(code: int) -> NoReturn:
 
     remove_temporary_files()
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError):  # closed, or a reader gone
             stream.flush()
-        except (OSError, ValueError):  # closed, or a reader gone
-            pass
     os._exit(code)
 
 

@@ -44,6 +44,18 @@ def test_served_preprocessing_is_the_fitted_training_preprocessing(trained, test
     assert torch.equal(served, trained_on), "train/serve skew in the model inputs"
 
 
+def test_serving_feeds_the_model_what_training_would_for_inputs_unlike_the_training_ones(trained, unlike_training):
+    # The embedded data never holds them, so no other test sends them: serving must still give the
+    # model exactly the inputs training's own reading would (truncated, converted, resized alike).
+    examples, what = unlike_training
+    served = Predictor.from_checkpoint(trained.checkpoint_path).features(examples.read())
+    trained_on = training_inputs(trained.preprocessor, examples)
+    assert served.shape == trained_on.shape, (
+        f"{what}: served inputs {tuple(served.shape)}, training's {tuple(trained_on.shape)}"
+    )
+    assert torch.equal(served, trained_on), f"train/serve skew on {what}: the model inputs differ"
+
+
 def test_served_accuracy_equals_the_accuracy_measured_in_training(trained, test_examples):
     served = Predictor.from_checkpoint(trained.checkpoint_path).score(test_examples)
     assert served["rows"] == trained.metrics["rows"]["test"]

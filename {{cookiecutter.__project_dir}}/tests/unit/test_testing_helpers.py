@@ -264,8 +264,8 @@ def test_a_model_as_good_as_its_baseline_passes_and_a_worse_one_fails(right, tot
     generator = torch.Generator().manual_seed(0)
     rate = (right + 1) / (total + 2)
     for _ in range(20):  # twenty models as good as the baseline: each within the bound
-        assert_not_worse(int(torch.binomial(torch.tensor(float(total)), torch.tensor(rate), generator=generator)),
-                         total, right, total)
+        as_good = int(torch.binomial(torch.tensor(float(total)), torch.tensor(rate), generator=generator))
+        assert_not_worse(as_good, total, right, total)
     worse = round(total * (rate - 0.25))  # a quarter of the examples fewer right
     with pytest.raises(AssertionError, match=rf"measurably below the baseline's .*\({right} of {total}\)"):
         assert_not_worse(worse, total, right, total)
