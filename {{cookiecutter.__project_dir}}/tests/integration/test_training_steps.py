@@ -84,7 +84,9 @@ def test_every_step_starts_from_fresh_gradients(model_name, make_model, tiny_bat
 def test_epoch_loss_is_the_mean_over_rows_whatever_the_batch_sizes(model_name, make_model, tiny_batch):
     features, labels = tiny_batch
     model = make_model(model_name, dropout=0.0).eval()
-    batches = [(features[:20], labels[:20]), (features[20:], labels[20:])]  # 20 rows then 4
+    cut = len(labels) * 5 // 6  # batches of unequal sizes (24 rows: 20 then 4), neither empty
+    assert 0 < cut < len(labels), f"the tiny batch has {len(labels)} rows: too few for two batches"
+    batches = [(features[:cut], labels[:cut]), (features[cut:], labels[cut:])]
     loss_fn = classification_loss()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
     reported = train_one_epoch(model, batches, loss_fn, optimizer, features.device)["loss"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from {{ cookiecutter.package_name }}.models import available_models, build_model, model_recipe, register_model
+from {{ cookiecutter.package_name }}.models import available_models, build_model, frozen_parameters, model_recipe, register_model
 from {{ cookiecutter.package_name }}.testing import (
     assert_batch_independent,
     assert_eval_deterministic,
@@ -24,11 +24,25 @@ from {{ cookiecutter.package_name }}.testing import (
 def test_output_is_one_row_of_class_scores_per_input_row(tiny_model, tiny_batch, preprocessor, batch_size):
     """Also catches a model that flattens or pools over the batch dimension."""
     features, _ = tiny_batch
+    rows = torch.cat([features] * -(-batch_size // len(features)))[:batch_size]  # the tiny batch may be smaller
     for training in (True, False):
         tiny_model.train(training)
         with torch.no_grad():
-            logits = tiny_model(features[:batch_size])
+            logits = tiny_model(rows)
         assert_logits_shape(logits, batch_size, len(preprocessor.classes))
+
+
+def test_every_parameter_trains_unless_the_model_declares_it_frozen(model_name, tiny_model):
+    # A block left frozen by mistake (requires_grad=False) trains nothing and fails no other check.
+    declared = frozen_parameters(model_name)
+    frozen = [name for name, parameter in tiny_model.named_parameters() if not parameter.requires_grad]
+    undeclared = [name for name in frozen if not (declared and name.startswith(declared))]
+    assert not undeclared, (
+        f"{model_name}: {undeclared[:8]} do not train (requires_grad=False) and the model does not declare them "
+        "frozen: unfreeze them, or register the model with frozen=(<the start of their names>, ...)"
+    )
+    unused = [prefix for prefix in declared if not any(name.startswith(prefix) for name in frozen)]
+    assert not unused, f"{model_name} declares {unused} frozen, but no frozen parameter's name starts so"
 
 
 def test_a_single_row_can_be_scored_in_eval_mode(tiny_model, tiny_batch, preprocessor):

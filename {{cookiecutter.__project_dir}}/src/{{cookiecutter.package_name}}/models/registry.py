@@ -11,10 +11,11 @@ ModelFactory = Callable[..., nn.Module]
 
 _REGISTRY: dict[str, ModelFactory] = {}
 _RECIPES: dict[str, dict[str, Any]] = {}
+_FROZEN: dict[str, tuple[str, ...]] = {}
 RECIPE_SETTINGS = ("learning_rate", "weight_decay", "batch_size")
 
 
-def register_model(name: str, **recipe: Any) -> Callable[[ModelFactory], ModelFactory]:
+def register_model(name: str, *, frozen: tuple[str, ...] = (), **recipe: Any) -> Callable[[ModelFactory], ModelFactory]:
     """Decorator: ``@register_model("name")`` over a class or function that returns logits.
 
     ``recipe`` holds the training settings the model needs to learn briskly where the task's
@@ -26,6 +27,10 @@ def register_model(name: str, **recipe: Any) -> Callable[[ModelFactory], ModelFa
     (``in_features`` for a table; ``in_channels``, ``height`` and ``width`` for images;
     ``vocab_size``, ``max_length`` and ``pad_id`` for texts) and
     the options of ``TrainConfig.model_options()`` (``hidden_size``, ``depth``, ``dropout``).
+
+    ``frozen`` names the parameters the model leaves untrained on purpose (``requires_grad=False``),
+    by the start of their names (``frozen=("backbone.",)``): the battery checks that they get no
+    gradient and do not move, and calls any other parameter that does not train a mistake.
     """
 
     unknown = sorted(set(recipe) - set(RECIPE_SETTINGS))
@@ -37,6 +42,7 @@ def register_model(name: str, **recipe: Any) -> Callable[[ModelFactory], ModelFa
             raise ValueError(f"a model named '{name}' is already registered")
         _REGISTRY[name] = factory
         _RECIPES[name] = dict(recipe)
+        _FROZEN[name] = tuple(frozen)
         return factory
 
     return decorator
@@ -51,6 +57,12 @@ def model_recipe(name: str) -> dict[str, Any]:
     if name not in _REGISTRY:
         raise ValueError(f"unknown model '{name}'; available: {available_models()}")
     return dict(_RECIPES[name])
+
+
+def frozen_parameters(name: str) -> tuple[str, ...]:
+    """The starts of the names of the parameters a registered model declared frozen (often none)."""
+    model_recipe(name)  # an unknown name is a ValueError
+    return _FROZEN[name]
 
 
 def build_model(name: str, *, num_classes: int, **sizes_and_options) -> nn.Module:
