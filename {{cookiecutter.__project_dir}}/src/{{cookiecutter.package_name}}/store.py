@@ -152,6 +152,15 @@ def first_non_utf8(path: str | Path) -> tuple[int, str] | None:
     return None
 
 
+def first_line(path: str | Path) -> str | None:
+    """The first line of a text file (compressed or not), without its line break; None if unreadable."""
+    try:
+        with _text(Path(path)) as handle:
+            return handle.readline().rstrip("\r\n")
+    except (OSError, EOFError, lzma.LZMAError):
+        return None
+
+
 _OPENERS: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 
 
