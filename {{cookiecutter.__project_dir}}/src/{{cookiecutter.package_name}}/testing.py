@@ -52,6 +52,7 @@ __all__ = [
     "assert_overfits_batch",
     "assert_parameters_changed",
     "assert_returns_logits",
+    "assert_running_statistics_average_the_batches",
     "assert_same_outputs",
     "assert_seed_reproducible",
     "assert_state_dicts_differ",
@@ -391,6 +392,60 @@ def assert_batch_independent(model: nn.Module, inputs: torch.Tensor, index: int 
             f"changing row {index} changed the outputs of rows {moved[:10]} in eval mode "
             f"(max abs difference {_max_difference(before[others], after[others]):.3g})"
         )
+
+
+def assert_running_statistics_average_the_batches(
+    model: nn.Module, inputs: torch.Tensor, *, batches: int = 60, batch_size: int = 8, seed: int = 0
+) -> int:
+    """Each batch norm's running mean, after ``batches`` random batches of ``inputs`` in train mode,
+    sits nearer the mean over all those batches than the last batch's own mean; returns how many
+    batch norms were checked (0: the model has none).
+
+    PyTorch's ``momentum`` is the weight of the new batch (0.1 by default); written in the other
+    frameworks' convention (0.99, the weight of the old value) the running statistics follow the
+    last batch alone, and a model evaluates on one batch's noise. Nothing else shows it: the
+    model trains as well, and its eval outputs merely wobble. The weights are left as they were.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not norms:
+        return 0
+    seen: dict[nn.Module, list[torch.Tensor]] = {norm: [] for norm in norms}
+
+    def record(module: nn.Module, args: tuple[Any, ...]) -> None:
+        (x,) = args[:1]
+        dims = [d for d in range(x.dim()) if d != 1]
+        seen[module].append(x.detach().double().mean(dim=dims))
+
+    state = {name: value.clone() for name, value in model.state_dict().items()}
+    handles = [norm.register_forward_pre_hook(record) for norm in norms]
+    generator = torch.Generator().manual_seed(seed)
+    try:
+        for norm in norms:
+            norm.reset_running_stats()
+        with _mode(model, True), torch.no_grad():
+            for _ in range(batches):
+                rows = torch.randint(len(inputs), (batch_size,), generator=generator)
+                model(inputs[rows.to(inputs.device)])
+        problems = []
+        for name, norm in ((n, m) for n, m in model.named_modules() if m in seen):
+            means = torch.stack(seen[norm])
+            running = norm.running_mean.double()
+            to_all, to_last = (running - means.mean(dim=0)).norm(), (running - means[-1]).norm()
+            if to_all >= to_last:
+                problems.append(
+                    f"{name} (momentum {norm.momentum}): its running mean is {to_last:.3g} from the last batch's "
+                    f"mean and {to_all:.3g} from the mean over all {batches}"
+                )
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.load_state_dict(state)
+    if problems:
+        raise AssertionError(
+            "running statistics follow the last batch, not the data: " + "; ".join(problems) + ". PyTorch's "
+            "momentum is the new batch's weight (0.1 by default): 0.99 is another framework's convention"
+        )
+    return len(norms)
 
 
 # -- state comparisons -----------------------------------------------------------------

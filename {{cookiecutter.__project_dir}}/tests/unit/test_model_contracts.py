@@ -16,6 +16,7 @@ from {{ cookiecutter.package_name }}.testing import (
     assert_gradients_flow,
     assert_logits_shape,
     assert_returns_logits,
+    assert_running_statistics_average_the_batches,
     assert_train_stochastic,
 )
 
@@ -43,6 +44,11 @@ def test_every_parameter_trains_unless_the_model_declares_it_frozen(model_name, 
     )
     unused = [prefix for prefix in declared if not any(name.startswith(prefix) for name in frozen)]
     assert not unused, f"{model_name} declares {unused} frozen, but no frozen parameter's name starts so"
+
+
+def test_batch_norm_running_statistics_average_the_batches_not_follow_the_last(tiny_model, tiny_batch):
+    features, _ = tiny_batch
+    assert_running_statistics_average_the_batches(tiny_model, features)  # no batch norm: nothing to check
 
 
 def test_a_single_row_can_be_scored_in_eval_mode(tiny_model, tiny_batch, preprocessor):

@@ -22,6 +22,7 @@ from {{ cookiecutter.package_name }}.testing import (
     assert_model_unchanged,
     assert_not_worse,
     assert_returns_logits,
+    assert_running_statistics_average_the_batches,
     assert_seed_reproducible,
     assert_state_dicts_differ,
     assert_state_dicts_equal,
@@ -270,3 +271,17 @@ def test_a_model_as_good_as_its_baseline_passes_and_a_worse_one_fails(right, tot
     with pytest.raises(AssertionError, match=rf"measurably below the baseline's .*\({right} of {total}\)"):
         assert_not_worse(worse, total, right, total)
     assert fewest_right(right, total) <= right, "the baseline itself would fail"
+
+
+@pytest.mark.parametrize(("momentum", "red"), [(0.1, False), (None, False), (0.3, False), (0.99, True), (0.9, True)])
+def test_the_running_statistics_check_catches_the_other_frameworks_momentum(momentum, red):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(IN, 8), nn.BatchNorm1d(8, momentum=momentum), nn.ReLU(), nn.Linear(8, OUT))
+    inputs = torch.randn(40, IN) * 3 + 5  # far from the zero mean the statistics start at
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    if red:
+        with pytest.raises(AssertionError, match=rf"follow the last batch.*1 \(momentum {momentum}\)"):
+            assert_running_statistics_average_the_batches(model, inputs)
+    else:
+        assert assert_running_statistics_average_the_batches(model, inputs) == 1
+    assert_state_dicts_equal(before, model.state_dict(), "the model's state after the check")
