@@ -8,7 +8,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from {{ cookiecutter.package_name }}.models import available_models, build_model, frozen_parameters, model_recipe, register_model
+from {{ cookiecutter.package_name }}.models import (
+    available_models,
+    build_model,
+    frozen_parameters,
+    model_recipe,
+    register_model,
+)
 from {{ cookiecutter.package_name }}.testing import (
     assert_batch_independent,
     assert_eval_deterministic,
