@@ -209,17 +209,24 @@ def git_init(project: Path) -> None:
     run("git", "add", "-A", cwd=project)
 
 
+def install(python: Path, *requirements: str, cwd: Path) -> None:
+    """Install into the environment of ``python`` (uv where there is one, else pip), within the constraints."""
+    uv = shutil.which("uv", path=ENV["PATH"])
+    if uv:
+        run(uv, "pip", "install", "-q", "--python", python, *requirements, cwd=cwd)
+    else:
+        run(python, "-m", "pip", "install", "-q", *requirements, cwd=cwd)
+
+
 def make_env(path: Path, project: Path) -> Path:
     """A fresh environment holding ``project`` with its test and serve extras; returns its python."""
     uv = shutil.which("uv", path=ENV["PATH"])
     if uv:
         run(uv, "venv", "-q", "--python", sys.executable, path, cwd=project)
-        python = path / "bin" / "python"
-        run(uv, "pip", "install", "-q", "--python", python, "-e", ".[test,serve]", cwd=project)
     else:
         venv.create(path, with_pip=True)
-        python = path / "bin" / "python"
-        run(python, "-m", "pip", "install", "-q", "-e", ".[test,serve]", cwd=project)
+    python = path / "bin" / "python"
+    install(python, "-e", ".[test,serve]", cwd=project)
     if "UV_FIND_LINKS" in ENV:  # a local wheel folder holds the pinned torch: a CUDA build is a wrong turn
         listed = "import importlib.metadata as m; print(sorted({d.metadata['Name'] for d in m.distributions()}))"
         names = run(python, "-c", listed, cwd=project).stdout

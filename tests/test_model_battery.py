@@ -4,7 +4,9 @@ README says, pass every contract of the battery.
 ``tests/models/<task>.py`` holds published architectures that differ in kind from the examples:
 for tables the MLP and ResNet (batch norm) of Gorishniy et al. (2021) and a small
 FT-Transformer (attention over feature tokens); for images a tiny vision transformer; for texts a
-bidirectional GRU over packed sequences (recurrence) and a bag of embeddings with batch norm.
+bidirectional GRU over packed sequences (recurrence), a bag of embeddings with batch norm, torch's own
+``nn.TransformerEncoder`` (its nested-tensor fast path) and a Hugging Face BERT built from a config
+(token-type embeddings, its own attention masking).
 A red contract on any of them is a test that would teach a user to ignore red.
 """
 
@@ -16,7 +18,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import TASKS, bake, run_project_tests
+from conftest import TASKS, bake, install, run_project_tests
 from test_own_data import PACKAGE, steps
 
 pytestmark = pytest.mark.slow
@@ -33,6 +35,8 @@ PATHS = {
 }
 
 
+# What a models file imports beyond the project's dependencies, installed as its user would.
+LIBRARIES = {"text": ("transformers",)}
 # A model of the task's own, whose count of contracts every other model must match.
 EXAMPLE = {"tabular": "mlp", "image": "cnn", "text": "cnn"}
 
@@ -50,6 +54,8 @@ def registered_names(source: Path) -> list[str]:
 def test_correct_models_of_other_kinds_pass_every_contract(task: str, tmp_path: Path, task_project) -> None:
     _, python = task_project(task)
     project = bake(tmp_path, task=task)
+    if task in LIBRARIES:
+        install(python, *LIBRARIES[task], cwd=project)
     section, _ = steps((project / "README.md").read_text(), "Add a model")
     assert "@register_model" in section and "models/__init__.py" in section, section
     # The README's steps: the file in models/, its module imported in models/__init__.py.

@@ -1,5 +1,6 @@
 """Correct text models of other kinds than the examples: a bidirectional GRU over packed
-sequences (recurrence), a bag of embeddings with batch norm, and torch's own TransformerEncoder."""
+sequences (recurrence), a bag of embeddings with batch norm, torch's own TransformerEncoder, and a
+Hugging Face BERT built from a config (``pip install transformers``)."""
 
 from __future__ import annotations
 
@@ -98,3 +99,43 @@ class TorchEncoder(nn.Module):
         states = self.encoder(embedded, src_key_padding_mask=padding)
         real = (~padding).unsqueeze(-1).to(states.dtype)
         return self.head((states.nan_to_num(0.0) * real).sum(dim=1) / real.sum(dim=1).clamp(min=1.0))
+
+
+@register_model("hf_bert", learning_rate=1e-3)
+class HuggingFaceBert(nn.Module):
+    """A Hugging Face ``BertModel`` from a config (random weights): token, position and token-type
+    embeddings, attention masked where the ids are padding, the first position's state to the head."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        max_length: int,
+        pad_id: int,
+        num_classes: int,
+        hidden_size: int = 32,
+        depth: int = 2,
+        dropout: float = 0.1,
+    ) -> None:
+        from transformers import BertConfig, BertModel  # imported when built: the library is optional
+
+        super().__init__()
+        self.pad_id = pad_id
+        config = BertConfig(
+            vocab_size=vocab_size,
+            hidden_size=hidden_size,
+            num_hidden_layers=depth,
+            num_attention_heads=4,
+            intermediate_size=2 * hidden_size,
+            max_position_embeddings=max_length,
+            type_vocab_size=2,
+            pad_token_id=pad_id,
+            hidden_dropout_prob=dropout,
+            attention_probs_dropout_prob=dropout,
+        )
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.head = nn.Linear(hidden_size, num_classes)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        mask = (ids != self.pad_id).long()
+        states = self.bert(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids)).last_hidden_state
+        return self.head(states[:, 0])
