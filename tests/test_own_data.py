@@ -1,13 +1,14 @@
 """Bring your own data: a correct swap done by the generated README's steps leaves every CPU tier green.
 
-For each task the test makes a second dataset of the same kind (a Parquet table of 13
-numeric columns with names that need escaping in a pattern, 3 classes labelled 1, 2 and 3,
-no categorical column; a folder of images of three shapes in mixed sizes and colour modes,
-resized to an input size set in `INPUT_SIZE`; 900 French texts on three topics with accents,
-emoji and a few texts longer than the tokenizer's limit, in a CSV whose columns come in
-another order and that names no test split), follows the README's steps literally (the
-files they name, the commands they give) and runs the unit, integration and regression
-tiers of the swapped project.
+For each task the test makes other datasets of the same kind, follows the README's steps
+literally (the files they name, the commands they give) and runs the unit, integration and
+regression tiers of the swapped project. Tables: Parquet files of numeric columns with names
+that need escaping in a pattern, classes labelled 1, 2 and 3, no categorical column; 178 rows
+of 13 columns and 3 classes, and 569 rows of 30 columns whose scales run from 1e-3 to 1e3 and
+2 overlapping classes. Images: a folder of three shapes in mixed sizes and colour modes,
+resized to an input size set in `INPUT_SIZE`. Texts: 900 in French on four topics with
+accents, emoji, a sixth of them over two lines and a few longer than the tokenizer's limit,
+in a CSV whose columns come in another order and that names no test split.
 """
 
 from __future__ import annotations
@@ -35,18 +36,24 @@ def steps(readme: str, heading: str) -> tuple[str, list[str]]:
     return " ".join(section.split()), [c for c in commands if c]
 
 
-# Run in the project's environment (numpy, Pillow); prints the numeric columns' ranges for the schema.
+# Run in the project's environment (numpy, pandas); prints the classes and the numeric columns' ranges
+# for the schema. "grades": 178 rows, 13 columns, 3 well-separated classes; "wide": 569 rows, 30
+# columns whose scales run from thousandths to thousands, 2 overlapping classes (the default model
+# overfits it within the default epochs).
 MAKE_TABLE = """
 import json, sys
 import numpy as np
 rng = np.random.default_rng(7)
-centres = rng.normal(0, 4, size=(3, 13))
-labels = np.repeat([1, 2, 3], [59, 71, 48])  # class labels that look like numbers
-values = centres[labels - 1] + rng.normal(0, 1, size=(178, 13)) + 50
-names = [f"Measure {i} (a.u.)" if i % 2 else f"measure_{i:02d}+" for i in range(13)]  # names regexes trip on
+kinds = {"grades": ([59, 71, 48], 13, 4.0, 0), "wide": ([357, 212], 30, 0.5, 3)}
+counts, width, separation, decades = kinds[sys.argv[2]]
+labels = np.repeat(np.arange(1, len(counts) + 1), counts)  # class labels that look like numbers
+centres = rng.normal(0, separation, size=(len(counts), width))
+scales = 10.0 ** rng.uniform(-decades, decades, size=width)
+values = (centres[labels - 1] + rng.normal(0, 1, size=(len(labels), width)) + 50) * scales
+names = [f"Measure {i} (a.u.)" if i % 2 else f"measure_{i:02d}+" for i in range(width)]  # names regexes trip on
 lines = ["grade," + ",".join(names)]
 for row, (label, numbers) in enumerate(zip(labels, values)):
-    cells = [f"{v:.3f}" for v in numbers]
+    cells = [f"{v:.6g}" for v in numbers]
     if row % 40 == 3:
         cells[5] = "NA"  # a few missing values in one column
     label = str(label)
@@ -55,7 +62,9 @@ open(sys.argv[1], "w").write("\\n".join(lines) + "\\n")
 import pandas as pd  # the same table as Parquet, its labels as integers
 frame = pd.read_csv(sys.argv[1], na_values=["NA"], keep_default_na=False)
 frame.to_parquet(sys.argv[1].replace(".csv", ".parquet"), index=False)
-print(json.dumps({n: [float(values[:, i].min()) - 10, float(values[:, i].max()) + 10] for i, n in enumerate(names)}))
+low, high = values.min(axis=0), values.max(axis=0)
+ranges = {n: [float(low[i] - (high[i] - low[i])), float(high[i] + (high[i] - low[i]))] for i, n in enumerate(names)}
+print(json.dumps({"classes": sorted(set(map(str, labels))), "ranges": ranges}))
 """
 MAKE_IMAGES = """
 import sys
@@ -89,6 +98,7 @@ topics = {
     "sport": "match équipe but arbitre stade joueur victoire défaite ballon entraîneur saison coupe".split(),
     "météo": "pluie soleil nuage orage neige vent température brouillard averse chaleur gel prévisions".split(),
     "cuisine": "recette farine beurre four sauce épices gâteau soupe fromage poêle dessert légumes".split(),
+    "musique": "concert guitare chanson piano orchestre album rythme mélodie chanteur scène festival note".split(),
 }
 filler = (
     "le la les un une des et mais donc car puis hier demain aujourd'hui très trop peu beaucoup ville "
@@ -98,19 +108,21 @@ with open(sys.argv[1], "w", newline="", encoding="utf-8") as file:
     writer = csv.writer(file)
     writer.writerow(["label", "text"])  # the other order than the embedded file's
     for row in range(900):
-        label = list(topics)[row % 3]
+        label = list(topics)[row % 4]
         words = 200 if row % 300 == 150 else int(rng.integers(4, 15))  # 3 texts beyond MAX_LENGTH tokens
         picks = [rng.choice(topics[label]) if rng.random() < 0.4 else rng.choice(filler) for _ in range(words)]
+        if row % 6 == 1:  # a text of several lines, a line break inside a quoted value
+            picks[len(picks) // 2] += ".\\n" if row % 12 == 1 else ".\\r\\n"
         writer.writerow([label, " ".join(picks).capitalize() + ("?" if row % 5 == 0 else ".")])
 """
 
 
-def schema_source(ranges: dict[str, list[float]]) -> str:
+def schema_source(classes: list[str], ranges: dict[str, list[float]]) -> str:
     """COLUMNS and TARGET for the made table, as a user would write them in schema.py."""
-    columns = ['    "grade": ColumnSpec("categorical", categories=("1", "2", "3")),']
+    columns = [f'    "grade": ColumnSpec("categorical", categories={tuple(classes)!r}),']
     for index, (name, (low, high)) in enumerate(ranges.items()):
         missing = ", max_missing_fraction=0.05" if index == 5 else ""
-        columns.append(f'    "{name}": ColumnSpec("numeric", min_value={low:.0f}, max_value={high:.0f}{missing}),')
+        columns.append(f'    "{name}": ColumnSpec("numeric", min_value={low:.6g}, max_value={high:.6g}{missing}),')
     return "COLUMNS: dict[str, ColumnSpec] = {\n" + "\n".join(columns) + '\n}\n\nTARGET = "grade"\n'
 
 
@@ -121,9 +133,11 @@ def set_constant(path: Path, name: str, value: str) -> None:
     path.write_text(new)
 
 
-@pytest.mark.parametrize("task", ["tabular", "image", "text"])
+@pytest.mark.parametrize(
+    ("task", "dataset"), [("tabular", "grades"), ("tabular", "wide"), ("image", "shapes"), ("text", "sujets")]
+)
 def test_a_swap_by_the_readme_steps_keeps_every_cpu_tier_green(
-    task: str, tmp_path: Path, task_project: Callable[[str], tuple[Path, Path]]
+    task: str, dataset: str, tmp_path: Path, task_project: Callable[[str], tuple[Path, Path]]
 ) -> None:
     python = task_project(task)[1]  # an environment with the task's dependencies
     project = bake(tmp_path, task=task)
@@ -133,13 +147,13 @@ def test_a_swap_by_the_readme_steps_keeps_every_cpu_tier_green(
         section, commands = steps(readme, "Use your own table")
         assert "`DATASET` in `data/load.py`" in section and "`COLUMNS` in `data/schema.py`" in section, section
         assert "Parquet file (`.parquet`)" in section, section
-        ranges = json.loads(run(python, "-c", MAKE_TABLE, data / "grades.csv", cwd=tmp_path).stdout)
+        made = json.loads(run(python, "-c", MAKE_TABLE, data / "grades.csv", dataset, cwd=tmp_path).stdout)
         (data / "grades.csv").unlink()  # the Parquet copy is the data
         set_constant(data / "load.py", "DATASET", '"grades.parquet"')
         schema = data / "schema.py"
         text = schema.read_text()
         start, end = text.index("COLUMNS: dict[str, ColumnSpec] = {"), text.index("NUMERIC_FEATURES = ")
-        schema.write_text(text[:start] + schema_source(ranges) + text[end:])
+        schema.write_text(text[:start] + schema_source(made["classes"], made["ranges"]) + text[end:])
         assert "Delete `penguins.csv`" in section, section
         (data / "penguins.csv").unlink()
     elif task == "image":

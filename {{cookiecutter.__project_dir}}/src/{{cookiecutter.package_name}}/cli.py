@@ -182,7 +182,8 @@ def _train(args: argparse.Namespace) -> int:
     metrics = result.metrics
     print(
         f"test accuracy {metrics['test_accuracy']:.4f} on {metrics['rows']['test']} held-out examples "
-        f"(val {metrics['val_accuracy']:.4f}); {metrics['seconds']:.1f} s; "
+        f"(val {metrics['val_accuracy']:.4f}), weights of epoch {metrics['kept_epoch']} of {metrics['epochs']} "
+        f"(--keep {config.keep}); {metrics['seconds']:.1f} s; "
         f"checkpoint {result.checkpoint_path}"
     )
     return 0

@@ -17,6 +17,8 @@ from .models import available_models
 PREDICT_BATCH = DEFAULTS.get("predict_batch_size", 256)
 # Floating-point types training can run in (TrainConfig.precision), by name.
 PRECISIONS = ("float32", "float64")
+# Which epoch's weights a run keeps (TrainConfig.keep).
+KEEPS = ("best", "last")
 
 
 @dataclass
@@ -37,6 +39,13 @@ class TrainConfig:
     depth: int = field(default=DEFAULTS["depth"], metadata={"help": "number of hidden layers or blocks"})
     dropout: float = field(default=DEFAULTS["dropout"], metadata={"help": "dropout probability"})
     epochs: int = field(default=DEFAULTS["epochs"], metadata={"help": "passes over the training split"})
+    keep: str = field(
+        default="best",
+        metadata={
+            "help": "best or last: the weights the run scores, saves and serves are those of the epoch with the "
+            "lowest validation loss (best: a model trained past its best is not the one shipped), or the last epoch's"
+        },
+    )
     batch_size: int = field(
         default=DEFAULTS["batch_size"], metadata={"help": "rows per optimiser step, over all processes"}
     )
@@ -108,6 +117,8 @@ class TrainConfig:
             problems.append(
                 f"input_size {self.input_size}: this task takes its input size from the data; leave it at 0"
             )
+        if self.keep not in KEEPS:
+            problems.append(f"keep must be one of {', '.join(KEEPS)}, got '{self.keep}'")
         if self.precision not in PRECISIONS:
             problems.append(f"precision must be one of {', '.join(PRECISIONS)}, got '{self.precision}'")
         elif self.amp and self.precision != "float32":

@@ -7,7 +7,7 @@ import pytest
 from {{ cookiecutter.package_name }}.config import TrainConfig
 from {{ cookiecutter.package_name }}.models import available_models
 from {{ cookiecutter.package_name }}.testing import assert_state_dicts_equal
-from {{ cookiecutter.package_name }}.training import CheckpointError, fit, load_checkpoint
+from {{ cookiecutter.package_name }}.training import CheckpointError, fit, load_checkpoint, loop
 
 pytestmark = pytest.mark.slow
 
@@ -40,6 +40,24 @@ def test_stopping_and_resuming_gives_the_weights_of_an_uninterrupted_run(model_n
     for index, state in straight_optimizer.items():
         assert_state_dicts_equal(state, resumed_optimizer[index], f"optimizer state of parameter {index}")
     assert resumed.history == straight.history, "the loss history of the resumed run differs"
+
+
+def test_resuming_past_a_kept_epoch_goes_on_from_the_last_weights(tmp_path, config, monkeypatch):
+    # The first epoch scores best, so the checkpoint after two serves the first epoch's weights; training
+    # must go on from the second's, as the uninterrupted run does.
+    offer = loop.KeptWeights.offer
+    monkeypatch.setattr(
+        loop.KeptWeights, "offer", lambda self, model, epoch, loss: offer(self, model, epoch, loss - 10 * (epoch == 0))
+    )
+    straight = fit(config(DEFAULT_MODEL, tmp_path / "straight", epochs=EPOCHS))
+    first = fit(config(DEFAULT_MODEL, tmp_path / "first", epochs=STOP_AFTER))
+    assert load_checkpoint(first.checkpoint_path)["kept_epoch"] == 0, "the test needs a kept epoch before the last"
+    resumed = fit(config(DEFAULT_MODEL, tmp_path / "resumed", epochs=EPOCHS, resume=str(first.checkpoint_path)))
+    assert resumed.history == straight.history, (
+        "the resumed run's losses differ from the uninterrupted run's: it went on from other weights than the last"
+    )
+    assert_state_dicts_equal(straight.model.state_dict(), resumed.model.state_dict(), "kept weights straight/resumed")
+    assert resumed.metrics["kept_epoch"] == straight.metrics["kept_epoch"] == 1
 
 
 def test_resuming_keeps_the_stored_settings(model_name, tmp_path, config):

@@ -20,7 +20,7 @@ from {{ cookiecutter.package_name }}.testing import (
     assert_state_dicts_equal,
     snapshot_parameters,
 )
-from {{ cookiecutter.package_name }}.training import fit, load_checkpoint, split_examples
+from {{ cookiecutter.package_name }}.training import fit, load_checkpoint, loop, split_examples
 from {{ cookiecutter.package_name }}.training.checkpoint import REQUIRED_KEYS
 
 pytestmark = pytest.mark.slow
@@ -87,6 +87,44 @@ def test_preprocessing_is_fitted_on_the_training_split_only(trained):
     on_everything = Preprocessor().fit(examples).state_dict()
     assert trained.preprocessor.state_dict() == on_train, "fit() did not fit the preprocessing on the training split"
     assert on_train != on_everything, "the test needs fitted state that differs between train and the whole dataset"
+
+
+@pytest.fixture
+def best_epoch_first(monkeypatch):
+    """Validation losses as if the first epoch were the best (10 lower than measured), and the
+    weights after each epoch, as training offers them to be kept."""
+    after_epoch = []
+    offer = loop.KeptWeights.offer
+
+    def scripted(self, model, epoch, val_loss):
+        after_epoch.append({name: value.detach().clone() for name, value in model.state_dict().items()})
+        offer(self, model, epoch, val_loss - 10.0 if epoch == 0 else val_loss)
+
+    monkeypatch.setattr(loop.KeptWeights, "offer", scripted)
+    return after_epoch
+
+
+def test_a_run_keeps_scores_and_serves_the_weights_of_its_lowest_validation_loss(quick_config, best_epoch_first):
+    result = fit(quick_config(epochs=3))
+    checkpoint = load_checkpoint(result.checkpoint_path)
+    assert result.metrics["kept_epoch"] == 1, f"kept epoch {result.metrics['kept_epoch']}, the best was epoch 1"
+    first, last = best_epoch_first[0], best_epoch_first[-1]
+    assert_state_dicts_equal(first, result.model.state_dict(), "the trained model against the best epoch's weights")
+    assert_state_dicts_equal(first, checkpoint["model_state"], "the checkpoint's served weights vs the best epoch's")
+    assert_state_dicts_equal(last, checkpoint["resume_model_state"], "the weights to resume from vs the last epoch's")
+    assert result.metrics["val_loss"] == pytest.approx(result.history[0]["val_loss"], rel=1e-6), (
+        f"validation loss {result.metrics['val_loss']} reported, {result.history[0]['val_loss']} in the kept epoch: "
+        "the final scores are not of the kept weights"
+    )
+    assert result.metrics["train_loss"] == result.history[0]["train_loss"], "train_loss is not the kept epoch's"
+
+
+def test_keep_last_keeps_the_last_epochs_weights(quick_config, best_epoch_first):
+    result = fit(quick_config(epochs=3, keep="last"))
+    checkpoint = load_checkpoint(result.checkpoint_path)
+    assert result.metrics["kept_epoch"] == 3, f"kept epoch {result.metrics['kept_epoch']} of 3 with keep=last"
+    assert_state_dicts_equal(best_epoch_first[-1], checkpoint["model_state"], "the checkpoint against the last epoch's")
+    assert "resume_model_state" not in checkpoint, "keep=last stores the same weights twice"
 
 
 def test_fit_writes_a_complete_checkpoint_and_metrics(trained):

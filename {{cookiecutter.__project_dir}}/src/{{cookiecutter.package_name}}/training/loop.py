@@ -193,6 +193,50 @@ def evaluate(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, device: t
         model.train(was_training)
 
 
+class KeptWeights:
+    """The weights a run keeps: those of the epoch with the lowest validation loss (``keep="best"``),
+    or the last epoch's (``keep="last"``).
+
+    The checkpoint's ``model_state`` holds the kept weights (what is scored and served),
+    ``kept_epoch`` and ``kept_val_loss`` their epoch and validation loss; where the last epoch's
+    weights are others, ``resume_model_state`` holds them too, so that a resumed run goes on from
+    where training stopped.
+    """
+
+    def __init__(self, keep: str) -> None:
+        self.keep = keep
+        self.epoch: int | None = None  # the kept weights' epoch
+        self.last: int | None = None  # the last epoch trained
+        self.loss = math.inf
+        self.state: dict[str, torch.Tensor] | None = None  # a copy of the kept weights (keep="best")
+
+    def resume(self, checkpoint: dict[str, Any]) -> None:
+        self.last = checkpoint["epoch"]
+        self.epoch = checkpoint.get("kept_epoch", self.last)
+        self.loss = checkpoint.get("kept_val_loss", math.inf)
+        self.state = checkpoint["model_state"] if self.keep == "best" else None
+
+    def offer(self, model: nn.Module, epoch: int, val_loss: float) -> None:
+        """After ``epoch``: keep ``model``'s weights if they are the ones to keep."""
+        self.last = epoch
+        if self.keep == "last" or val_loss < self.loss:
+            self.epoch, self.loss = epoch, val_loss
+            if self.keep == "best":  # a copy: the model trains on past them
+                self.state = {name: tensor.detach().to("cpu", copy=True) for name, tensor in model.state_dict().items()}
+
+    def entries(self, model: nn.Module, epoch: int) -> dict[str, Any]:
+        """The checkpoint's entries for the weights, after ``epoch``."""
+        kept = {"kept_epoch": self.epoch, "kept_val_loss": self.loss}
+        if self.epoch == epoch or self.state is None:
+            return {"model_state": model.state_dict(), **kept}
+        return {"model_state": self.state, **kept, "resume_model_state": model.state_dict()}
+
+    def restore(self, model: nn.Module) -> None:
+        """Put the kept weights back in ``model`` once training is over."""
+        if self.epoch != self.last and self.state is not None:
+            load_model_state(model, self.state)
+
+
 def fit(config: TrainConfig, *, show_progress: bool | None = None) -> TrainResult:
     """Train as ``config`` says, into a run folder of its own (see ``runs.py``): ``config.json``,
     ``environment.json``, ``checkpoint.pt``, ``metrics.json`` and, unless ``config.report`` is off,
@@ -257,9 +301,11 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
     scaler = torch.amp.GradScaler(device.type) if config.amp else None
     loss_fn = classification_loss()
     start_epoch = 0
+    kept = KeptWeights(config.keep)
     if resumed is not None:
         with damaged_checkpoint(config.resume):
-            load_model_state(model, resumed["model_state"])
+            load_model_state(model, resumed.get("resume_model_state", resumed["model_state"]))
+            kept.resume(resumed)
             optimizer.load_state_dict(resumed["optimizer_state"])
             if scaler is not None and resumed.get("scaler_state"):
                 scaler.load_state_dict(resumed["scaler_state"])
@@ -302,6 +348,7 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
                 "val_accuracy": val["accuracy"],
             }
         )
+        kept.offer(model, epoch, val["loss"])
         if hasattr(epochs, "set_postfix"):
             epochs.set_postfix(loss=f"{train['loss']:.3f}", val_acc=f"{val['accuracy']:.3f}")
         if context.is_main:
@@ -310,7 +357,7 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
                     "format_version": FORMAT_VERSION,
                     "model_name": config.model,
                     "model_options": config.model_options(),
-                    "model_state": model.state_dict(),
+                    **kept.entries(model, epoch),
                     "optimizer_state": optimizer.state_dict(),
                     "scaler_state": scaler.state_dict() if scaler is not None else {},
                     "epoch": epoch,
@@ -323,16 +370,19 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
             )
         barrier()
 
+    kept.restore(model)
     test = evaluate(model, loaders["test"], loss_fn, device)
     val = evaluate(model, loaders["val"], loss_fn, device)
+    trained_epoch = next((entry for entry in history if entry["epoch"] == kept.epoch), {})
     metrics = {
         "test_accuracy": test["accuracy"],
         "test_loss": test["loss"],
         "val_accuracy": val["accuracy"],
         "val_loss": val["loss"],
-        "train_loss": history[-1]["train_loss"] if history else None,
-        "train_accuracy": history[-1]["train_accuracy"] if history else None,
+        "train_loss": trained_epoch.get("train_loss"),
+        "train_accuracy": trained_epoch.get("train_accuracy"),
         "epochs": config.epochs,
+        "kept_epoch": kept.epoch + 1 if kept.epoch is not None else None,
         "model": config.model,
         "seed": config.seed,
         "processes": context.world_size,
