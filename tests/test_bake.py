@@ -46,7 +46,7 @@ KEY_FILES = [
     "src/my_ml_project/data/penguins.csv",
     "src/my_ml_project/models/registry.py",
     "src/my_ml_project/training/loop.py",
-    "src/my_ml_project/training/checkpoint.py",
+    "src/my_ml_project/checkpoint.py",
     "src/my_ml_project/inference/predictor.py",
     "tests/conftest.py",
 ]

@@ -17,6 +17,7 @@ from typing import IO, Any, NoReturn
 
 from . import DESCRIPTION, NAME
 from .config import PREDICT_BATCH, ServeConfig, TrainConfig
+from .data import TRAINING_DEFAULTS as DEFAULTS
 from .data import read_inputs
 from .threads import set_threads
 
@@ -33,6 +34,9 @@ def _add_config_arguments(parser: argparse.ArgumentParser, config: type = TrainC
         default = f.default if f.default is not MISSING else None
         if isinstance(default, bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=f.metadata["help"])
+        elif f.metadata.get("recipe"):
+            described = f"{f.metadata['help']} (default: the model's registered recipe, else {DEFAULTS[f.name]})"
+            parser.add_argument(flag, type=f.metadata["type"], default=None, help=described)
         else:
             kind = type(default) if default is not None else str
             parser.add_argument(flag, type=kind, default=default, help=f.metadata["help"] + " (default: %(default)s)")
@@ -190,15 +194,16 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from .checkpoint import load_checkpoint
     from .data import load_examples
     from .inference import Predictor
-    from .training import load_checkpoint, split_examples
+    from .training import split_examples
 
     predictor = Predictor.from_checkpoint(args.checkpoint)
     if args.data is not None:
         examples, source = load_examples(args.data), args.data
     else:
-        config = TrainConfig.from_dict(load_checkpoint(args.checkpoint)["config"])
+        config = TrainConfig.from_dict(load_checkpoint(args.checkpoint).config)
         examples = load_examples(config.data)
         split = split_examples(examples, config.val_fraction, config.test_fraction, config.seed)
         examples, source = examples.subset(split.test), "test split"
@@ -209,7 +214,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from .files import atomic_open, check_output
     from .inference import Predictor
-    from .training.progress import progress
+    from .progress import progress
 
     batch_size = _batch_size(args)
     if args.output is not None:  # before any work: a refused output costs nothing

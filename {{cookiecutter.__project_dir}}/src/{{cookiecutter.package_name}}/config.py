@@ -2,6 +2,8 @@
 
 The defaults that depend on the task (the model, epochs, learning rate, ...) come from
 ``TRAINING_DEFAULTS`` in the task's ``data`` package, and ``input_size`` from its ``INPUT_SIZE``.
+A model's own training recipe (``register_model("name", learning_rate=...)``) comes first for the
+settings it names: ``train --model NAME`` and the test battery read the same place.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from typing import Any
 
 from .data import INPUT_SIZE
 from .data import TRAINING_DEFAULTS as DEFAULTS
-from .models import available_models
+from .models import available_models, model_recipe
+from .models.registry import RECIPE_SETTINGS
 
 # Inputs read and predicted at a time by `predict` and `evaluate` (their --batch-size).
 PREDICT_BATCH = DEFAULTS.get("predict_batch_size", 256)
@@ -46,11 +49,19 @@ class TrainConfig:
             "lowest validation loss (best: a model trained past its best is not the one shipped), or the last epoch's"
         },
     )
+    # The model's recipe, else the task's default (None: not given; see ``__post_init__``).
     batch_size: int = field(
-        default=DEFAULTS["batch_size"], metadata={"help": "rows per optimiser step, over all processes"}
+        default=None,  # type: ignore[assignment]
+        metadata={"help": "rows per optimiser step, over all processes", "type": int, "recipe": True},
     )
-    learning_rate: float = field(default=DEFAULTS["learning_rate"], metadata={"help": "Adam learning rate"})
-    weight_decay: float = field(default=DEFAULTS["weight_decay"], metadata={"help": "AdamW weight decay"})
+    learning_rate: float = field(
+        default=None,  # type: ignore[assignment]
+        metadata={"help": "AdamW learning rate", "type": float, "recipe": True},
+    )
+    weight_decay: float = field(
+        default=None,  # type: ignore[assignment]
+        metadata={"help": "AdamW weight decay", "type": float, "recipe": True},
+    )
     val_fraction: float = field(
         default=DEFAULTS.get("val_fraction", 0.15),
         metadata={"help": "share of rows for validation (of the rows outside the test split, when the data names one)"},
@@ -93,6 +104,10 @@ class TrainConfig:
     )
 
     def __post_init__(self) -> None:
+        recipe = model_recipe(self.model) if self.model in available_models() else {}
+        for name in RECIPE_SETTINGS:
+            if getattr(self, name) is None:  # not given: the model's recipe, else the task's default
+                setattr(self, name, recipe.get(name, DEFAULTS[name]))
         problems = []
         if self.model not in available_models():
             problems.append(f"model '{self.model}' is not registered (available: {available_models()})")

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .training.checkpoint import FORMAT_VERSION, load_checkpoint, load_model_state, save_checkpoint
+from .checkpoint import Checkpoint, load_checkpoint, load_model_state, save_checkpoint
 from .training.loop import train_one_epoch
 from .training.losses import classification_loss
 from .training.seed import capture_rng_state
@@ -535,20 +535,18 @@ def assert_checkpoint_round_trip(
     The restored model must hold bit-identical weights and buffers and give bit-identical
     eval-mode outputs. Returns the restored model.
     """
-    payload = {
-        "format_version": FORMAT_VERSION,
-        "model_name": type(model).__name__,
-        "model_options": {},
-        "model_state": model.state_dict(),
-        "optimizer_state": {},
-        "epoch": 0,
-        "rng_state": capture_rng_state(),
-        "config": {},
-        "preprocessor": {},
-    }
-    save_checkpoint(payload, path)
+    checkpoint = Checkpoint(
+        model_name=type(model).__name__,
+        model_options={},
+        model_state=model.state_dict(),
+        preprocessor={},
+        config={},
+        epoch=0,
+        rng_state=capture_rng_state(),
+    )
+    save_checkpoint(checkpoint, path)
     restored = rebuild().to(inputs.device)
-    load_model_state(restored, load_checkpoint(path)["model_state"])
+    load_model_state(restored, load_checkpoint(path).model_state)
     assert_state_dicts_equal(model.state_dict(), restored.state_dict(), f"weights after a round trip through {path}")
     assert_same_outputs(model, restored, inputs, f"outputs after a round trip through {path}")
     return restored

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from {{ cookiecutter.package_name }}.checkpoint import load_checkpoint
 from {{ cookiecutter.package_name }}.config import TrainConfig
-from {{ cookiecutter.package_name }}.training import fit, load_checkpoint
+from {{ cookiecutter.package_name }}.training import fit
 
 # Dropout off: each process would draw its own masks. Each global batch of 32 rows is split between
 # the processes; a training split of an odd size gives one process a row more in some batches.
@@ -71,8 +72,8 @@ def assert_learned_what_one_process_learns(single: Path, weight_tolerance: float
     """``check(output_dir, how)``: the checkpoint there holds the single run's weights within ``weight_tolerance``."""
 
     def check(output: Path, how: str) -> None:
-        expected = load_checkpoint(single / "checkpoint.pt")["model_state"]
-        actual = load_checkpoint(output / "checkpoint.pt")["model_state"]
+        expected = load_checkpoint(single / "checkpoint.pt").model_state
+        actual = load_checkpoint(output / "checkpoint.pt").model_state
         assert expected.keys() == actual.keys()
         gaps = {name: (actual[name].double() - weights.double()).abs() for name, weights in expected.items()}
         name = max(gaps, key=lambda n: gaps[n].max().item() if gaps[n].numel() else 0.0)

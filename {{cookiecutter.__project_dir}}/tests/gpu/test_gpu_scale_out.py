@@ -8,9 +8,10 @@ import pytest
 import torch
 
 import {{ cookiecutter.package_name }} as package
+from {{ cookiecutter.package_name }}.checkpoint import load_checkpoint
 from {{ cookiecutter.package_name }}.config import TrainConfig
 from {{ cookiecutter.package_name }}.testing import run_torchrun, trainable_parameters
-from {{ cookiecutter.package_name }}.training import classification_loss, fit, load_checkpoint
+from {{ cookiecutter.package_name }}.training import classification_loss, fit
 
 pytestmark = pytest.mark.gpu
 
@@ -60,7 +61,7 @@ def test_two_gpus_learn_the_weights_one_gpu_learns(cuda, tmp_path):
     metrics = json.loads((tmp_path / "two" / "metrics.json").read_text())
     assert metrics["processes"] == 2, metrics
     assert metrics["device"].startswith("cuda"), metrics
-    one = load_checkpoint(tmp_path / "one" / "checkpoint.pt")["model_state"]
-    two = load_checkpoint(tmp_path / "two" / "checkpoint.pt")["model_state"]
+    one = load_checkpoint(tmp_path / "one" / "checkpoint.pt").model_state
+    two = load_checkpoint(tmp_path / "two" / "checkpoint.pt").model_state
     for name, weights in one.items():
         torch.testing.assert_close(two[name], weights, **DDP_TOLERANCE, msg=lambda m, n=name: f"{n}: {m}")

@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from {{ cookiecutter.package_name }} import cli
+from {{ cookiecutter.package_name }}.checkpoint import load_checkpoint, save_checkpoint
 from {{ cookiecutter.package_name }}.data import read_inputs, write_examples
 from {{ cookiecutter.package_name }}.inference import Predictor
 from {{ cookiecutter.package_name }}.task import read_all
-from {{ cookiecutter.package_name }}.training import load_checkpoint, save_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -144,10 +144,10 @@ def test_a_corrupt_checkpoint_is_exit_status_2(request_csv, tmp_path, assert_one
 def test_a_checkpoint_with_nan_weights_is_refused_naming_them(
     command, trained, request_csv, tmp_path, assert_one_line_error
 ):
-    payload = load_checkpoint(trained.checkpoint_path)
-    name = next(iter(payload["model_state"]))
-    payload["model_state"][name] = torch.full_like(payload["model_state"][name], float("nan"))
-    checkpoint = save_checkpoint(payload, tmp_path / "diverged.pt")
+    diverged = load_checkpoint(trained.checkpoint_path)
+    name = next(iter(diverged.model_state))
+    diverged.model_state[name] = torch.full_like(diverged.model_state[name], float("nan"))
+    checkpoint = save_checkpoint(diverged, tmp_path / "diverged.pt")
     args = ["--input", str(request_csv)] if command == "predict" else []
     assert cli.main([command, "--checkpoint", str(checkpoint), *args]) == 2
     assert_one_line_error("nan or infinite", name)

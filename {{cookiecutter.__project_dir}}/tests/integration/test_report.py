@@ -16,6 +16,9 @@ import pytest
 import torch
 
 import {{ cookiecutter.package_name }} as package
+from {{ cookiecutter.package_name }}.checkpoint import (
+    load_checkpoint,
+)
 from {{ cookiecutter.package_name }}.config import TrainConfig
 from {{ cookiecutter.package_name }}.data import load_examples
 from {{ cookiecutter.package_name }}.inference import Predictor
@@ -24,7 +27,6 @@ from {{ cookiecutter.package_name }}.training import (
     confusion_matrix,
     expected_calibration_error,
     fit,
-    load_checkpoint,
     report,
     split_examples,
 )
@@ -60,7 +62,7 @@ def run_folder(trained) -> Path:
 @pytest.fixture(scope="module")
 def held_out_predictions(trained) -> tuple[torch.Tensor, torch.Tensor]:
     """(probabilities, labels) of the run's checkpoint on its test split, found again from its stored settings."""
-    config = TrainConfig.from_dict(load_checkpoint(trained.checkpoint_path)["config"])
+    config = TrainConfig.from_dict(load_checkpoint(trained.checkpoint_path).config)
     examples = load_examples(config.data)
     split = split_examples(examples, config.val_fraction, config.test_fraction, config.seed)
     rows = examples.subset(split.test)

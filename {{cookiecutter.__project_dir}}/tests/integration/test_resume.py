@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from {{ cookiecutter.package_name }}.checkpoint import CheckpointError, load_checkpoint
 from {{ cookiecutter.package_name }}.config import TrainConfig
 from {{ cookiecutter.package_name }}.models import available_models
 from {{ cookiecutter.package_name }}.testing import assert_state_dicts_equal
-from {{ cookiecutter.package_name }}.training import CheckpointError, fit, load_checkpoint, loop
+from {{ cookiecutter.package_name }}.training import fit, loop
 
 pytestmark = pytest.mark.slow
 
@@ -35,8 +36,8 @@ def test_stopping_and_resuming_gives_the_weights_of_an_uninterrupted_run(model_n
         resumed.model.state_dict(),
         f"weights after {EPOCHS} epochs straight vs {STOP_AFTER} + resume",
     )
-    straight_optimizer = load_checkpoint(straight.checkpoint_path)["optimizer_state"]["state"]
-    resumed_optimizer = load_checkpoint(resumed.checkpoint_path)["optimizer_state"]["state"]
+    straight_optimizer = load_checkpoint(straight.checkpoint_path).optimizer_state["state"]
+    resumed_optimizer = load_checkpoint(resumed.checkpoint_path).optimizer_state["state"]
     for index, state in straight_optimizer.items():
         assert_state_dicts_equal(state, resumed_optimizer[index], f"optimizer state of parameter {index}")
     assert resumed.history == straight.history, "the loss history of the resumed run differs"
@@ -51,7 +52,7 @@ def test_resuming_past_a_kept_epoch_goes_on_from_the_last_weights(tmp_path, conf
     )
     straight = fit(config(DEFAULT_MODEL, tmp_path / "straight", epochs=EPOCHS))
     first = fit(config(DEFAULT_MODEL, tmp_path / "first", epochs=STOP_AFTER))
-    assert load_checkpoint(first.checkpoint_path)["kept_epoch"] == 0, "the test needs a kept epoch before the last"
+    assert load_checkpoint(first.checkpoint_path).kept_epoch == 0, "the test needs a kept epoch before the last"
     resumed = fit(config(DEFAULT_MODEL, tmp_path / "resumed", epochs=EPOCHS, resume=str(first.checkpoint_path)))
     assert resumed.history == straight.history, (
         "the resumed run's losses differ from the uninterrupted run's: it went on from other weights than the last"
@@ -65,7 +66,7 @@ def test_resuming_keeps_the_stored_settings(model_name, tmp_path, config):
     others = [name for name in available_models() if name != model_name]
     other_model = others[0] if others else model_name
     resumed = fit(config(other_model, tmp_path / "resumed", epochs=2, seed=99, resume=str(first.checkpoint_path)))
-    stored = load_checkpoint(resumed.checkpoint_path)["config"]
+    stored = load_checkpoint(resumed.checkpoint_path).config
     assert (stored["model"], stored["seed"]) == (model_name, 3), f"resumed run changed its settings: {stored}"
 
 

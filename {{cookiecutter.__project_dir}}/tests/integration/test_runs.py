@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from {{ cookiecutter.package_name }}.checkpoint import load_checkpoint
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.config import TrainConfig
 from {{ cookiecutter.package_name }}.data import embedded_dataset_path
 from {{ cookiecutter.package_name }}.files import fingerprint
-from {{ cookiecutter.package_name }}.training import load_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +38,7 @@ def run_folders(root: Path) -> list[Path]:
 
 
 def weights(folder: Path) -> dict[str, torch.Tensor]:
-    return load_checkpoint(folder / "checkpoint.pt")["model_state"]
+    return load_checkpoint(folder / "checkpoint.pt").model_state
 
 
 def test_each_run_gets_a_folder_of_its_own_and_latest_names_the_newest(train, tmp_path: Path) -> None:
@@ -75,7 +75,7 @@ def test_a_run_folder_holds_the_settings_environment_and_data_that_reproduce_it(
     assert train("--seed", "3", "--name", "first") == 0
     folder = tmp_path / "runs" / "first"
     config = json.loads((folder / "config.json").read_text())
-    assert config == load_checkpoint(folder / "checkpoint.pt")["config"], "config.json is not the run's config"
+    assert config == load_checkpoint(folder / "checkpoint.pt").config, "config.json is not the run's config"
     assert config["seed"] == 3, config
     assert config["output_dir"] == str(Path("runs") / "first"), config
     environment = json.loads((folder / "environment.json").read_text())

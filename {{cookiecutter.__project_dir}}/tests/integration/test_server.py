@@ -37,6 +37,7 @@ from PIL import Image
 {%- endif %}
 
 from {{ cookiecutter.package_name }} import cli
+from {{ cookiecutter.package_name }}.checkpoint import load_checkpoint
 from {{ cookiecutter.package_name }}.config import ServeConfig
 from {{ cookiecutter.package_name }}.data import REQUEST_FORMAT, request_inputs
 {%- if cookiecutter.task == "tabular" %}
@@ -44,7 +45,6 @@ from {{ cookiecutter.package_name }}.data.schema import COLUMNS, FEATURES
 {%- endif %}
 from {{ cookiecutter.package_name }}.inference import Predictor
 from {{ cookiecutter.package_name }}.task import Upload
-from {{ cookiecutter.package_name }}.training import load_checkpoint
 
 try:
     import httpx2 as httpx
@@ -231,7 +231,7 @@ def test_health_and_metadata_describe_the_served_checkpoint(client, predictor, t
     assert client.get("/health").json() == {"status": "ok"}
     metadata = client.get("/metadata").json()
     assert metadata["classes"] == predictor.classes, metadata
-    assert metadata["model"] == load_checkpoint(trained.checkpoint_path)["model_name"], metadata
+    assert metadata["model"] == load_checkpoint(trained.checkpoint_path).model_name, metadata
     sha256 = hashlib.sha256(Path(trained.checkpoint_path).read_bytes()).hexdigest()
     assert metadata["checkpoint"]["sha256"] == sha256, "the fingerprint is not the served checkpoint's sha256"
 

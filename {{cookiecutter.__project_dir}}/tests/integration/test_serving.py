@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 
+import {{ cookiecutter.package_name }} as package
+from {{ cookiecutter.package_name }}.checkpoint import load_checkpoint
 from {{ cookiecutter.package_name }}.config import TrainConfig
 from {{ cookiecutter.package_name }}.data import load_examples
 from {{ cookiecutter.package_name }}.inference import Predictor
 from {{ cookiecutter.package_name }}.testing import assert_same_outputs, assert_state_dicts_equal
-from {{ cookiecutter.package_name }}.training import classification_loss, load_checkpoint, split_examples
+from {{ cookiecutter.package_name }}.training import classification_loss, split_examples
 
 pytestmark = pytest.mark.slow
 
@@ -17,10 +22,21 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def test_examples(trained):
     """The test split of the trained run, found again from the settings stored in its checkpoint."""
-    config = TrainConfig.from_dict(load_checkpoint(trained.checkpoint_path)["config"])
+    config = TrainConfig.from_dict(load_checkpoint(trained.checkpoint_path).config)
     examples = load_examples(config.data)
     split = split_examples(examples, config.val_fraction, config.test_fraction, config.seed)
     return examples.subset(split.test)
+
+
+def test_serving_and_the_cli_import_nothing_of_training():
+    # The checkpoint has its own module: predicting, evaluating and serving read it without importing the
+    # training loop, its report or run folders (nor what they import), and a change there cannot reach serving.
+    code = (
+        f"import sys, {package.__name__}.cli, {package.__name__}.inference.predictor; "
+        f"print(sorted(m for m in sys.modules if m.startswith('{package.__name__}.training')))"
+    )
+    imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert imported == "[]", f"serving imports training: {imported}"
 
 
 def training_inputs(preprocessor, examples) -> torch.Tensor:
@@ -68,7 +84,7 @@ def test_served_accuracy_equals_the_accuracy_measured_in_training(trained, test_
 def test_each_reported_metric_is_measured_on_its_own_split(trained, part):
     # A loss and an accuracy measured on the wrong loader (validation on the training rows, test on
     # the validation rows) still look plausible; recomputed on the split itself, they differ.
-    config = TrainConfig.from_dict(load_checkpoint(trained.checkpoint_path)["config"])
+    config = TrainConfig.from_dict(load_checkpoint(trained.checkpoint_path).config)
     examples = load_examples(config.data)
     split = split_examples(examples, config.val_fraction, config.test_fraction, config.seed)
     rows = examples.subset(getattr(split, part))

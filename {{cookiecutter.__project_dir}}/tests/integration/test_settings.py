@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import torch
 
+from {{ cookiecutter.package_name }}.checkpoint import load_checkpoint
 from {{ cookiecutter.package_name }}.config import TrainConfig
 from {{ cookiecutter.package_name }}.data import load_examples
 from {{ cookiecutter.package_name }}.testing import assert_state_dicts_equal
-from {{ cookiecutter.package_name }}.training import fit, load_checkpoint, loop, split_examples
+from {{ cookiecutter.package_name }}.training import fit, loop, split_examples
 
 pytestmark = pytest.mark.slow
 
@@ -65,8 +66,8 @@ def test_model_settings_reach_the_registry_and_the_checkpoint(tmp_path, built, r
     passed = {key: built["options"].get(key) for key in changed}
     assert passed == changed, f"fit built the model with {passed}, the config says {changed}"
     stored = load_checkpoint(result.checkpoint_path)
-    assert stored["model_options"] == config.model_options(), f"checkpoint holds {stored['model_options']}"
-    assert stored["model_name"] == config.model == built["name"], (stored["model_name"], built["name"])
+    assert stored.model_options == config.model_options(), f"checkpoint holds {stored.model_options}"
+    assert stored.model_name == config.model == built["name"], (stored.model_name, built["name"])
 
 
 def test_batch_size_sets_the_batches_the_model_trains_on(tmp_path, built, run):
@@ -75,12 +76,12 @@ def test_batch_size_sets_the_batches_the_model_trains_on(tmp_path, built, run):
     assert max(built["batches"]) <= 16, f"the model saw training batches of {sorted(set(built['batches']))} rows"
     assert max(built["batches"]) >= 15, f"batch_size 16 gave batches of at most {max(built['batches'])} rows"
     assert sum(built["batches"]) == train_rows, f"{sum(built['batches'])} rows seen in one epoch of {train_rows}"
-    assert load_checkpoint(result.checkpoint_path)["config"]["batch_size"] == 16
+    assert load_checkpoint(result.checkpoint_path).config["batch_size"] == 16
 
 
 def test_optimiser_settings_reach_the_optimiser(tmp_path, run):
     _, result = run(tmp_path, learning_rate=0.0123, weight_decay=0.0456)
-    groups = load_checkpoint(result.checkpoint_path)["optimizer_state"]["param_groups"]
+    groups = load_checkpoint(result.checkpoint_path).optimizer_state["param_groups"]
     for group in groups:
         assert group["lr"] == pytest.approx(0.0123), f"the optimiser ran with lr {group['lr']}, the config says 0.0123"
         assert group["weight_decay"] == pytest.approx(0.0456), f"weight decay {group['weight_decay']}, asked 0.0456"
@@ -94,7 +95,7 @@ def test_split_settings_and_seed_reach_the_split(tmp_path, run):
             f"the {part} rows of the run are not those of val_fraction 0.25, test_fraction 0.1, seed 3"
         )
         assert result.metrics["rows"][part] == len(getattr(expected, part)), result.metrics["rows"]
-    stored = load_checkpoint(result.checkpoint_path)["config"]
+    stored = load_checkpoint(result.checkpoint_path).config
     assert (stored["val_fraction"], stored["test_fraction"], stored["seed"]) == (0.25, 0.1, 3), stored
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from {{ cookiecutter.package_name }}.checkpoint import REQUIRED_KEYS, load_checkpoint
 from {{ cookiecutter.package_name }}.config import TrainConfig
 from {{ cookiecutter.package_name }}.data import Preprocessor, load_examples
 from {{ cookiecutter.package_name }}.inference import Predictor
@@ -20,8 +21,7 @@ from {{ cookiecutter.package_name }}.testing import (
     assert_state_dicts_equal,
     snapshot_parameters,
 )
-from {{ cookiecutter.package_name }}.training import fit, load_checkpoint, loop, split_examples
-from {{ cookiecutter.package_name }}.training.checkpoint import REQUIRED_KEYS
+from {{ cookiecutter.package_name }}.training import fit, loop, split_examples
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +61,7 @@ def test_an_epoch_of_fit_changes_every_trainable_parameter(model_name, tmp_path,
 def test_a_float64_run_trains_float64_weights_that_serve_from_the_checkpoint(quick_config):
     config = quick_config(epochs=1, precision="float64")
     result = fit(config)
-    state = load_checkpoint(result.checkpoint_path)["model_state"]
+    state = load_checkpoint(result.checkpoint_path).model_state
     floating = {name: t.dtype for name, t in state.items() if t.is_floating_point()}
     assert set(floating.values()) == {torch.float64}, f"weights of a float64 run are not all float64: {floating}"
     examples = load_examples(config.data)
@@ -81,7 +81,7 @@ def test_same_seed_gives_the_same_weights_and_another_seed_does_not(tmp_path, qu
 
 
 def test_preprocessing_is_fitted_on_the_training_split_only(trained):
-    config = TrainConfig.from_dict(load_checkpoint(trained.checkpoint_path)["config"])
+    config = TrainConfig.from_dict(load_checkpoint(trained.checkpoint_path).config)
     examples = load_examples(config.data)
     split = split_examples(examples, config.val_fraction, config.test_fraction, config.seed)
     on_train = Preprocessor().fit(examples.subset(split.train)).state_dict()
@@ -111,8 +111,8 @@ def test_a_run_keeps_scores_and_serves_the_weights_of_its_lowest_validation_loss
     assert result.metrics["kept_epoch"] == 1, f"kept epoch {result.metrics['kept_epoch']}, the best was epoch 1"
     first, last = best_epoch_first[0], best_epoch_first[-1]
     assert_state_dicts_equal(first, result.model.state_dict(), "the trained model against the best epoch's weights")
-    assert_state_dicts_equal(first, checkpoint["model_state"], "the checkpoint's served weights vs the best epoch's")
-    assert_state_dicts_equal(last, checkpoint["resume_model_state"], "the weights to resume from vs the last epoch's")
+    assert_state_dicts_equal(first, checkpoint.model_state, "the checkpoint's served weights vs the best epoch's")
+    assert_state_dicts_equal(last, checkpoint.resume_model_state, "the weights to resume from vs the last epoch's")
     assert result.metrics["val_loss"] == pytest.approx(result.history[0]["val_loss"], rel=1e-6), (
         f"validation loss {result.metrics['val_loss']} reported, {result.history[0]['val_loss']} in the kept epoch: "
         "the final scores are not of the kept weights"
@@ -124,20 +124,21 @@ def test_keep_last_keeps_the_last_epochs_weights(quick_config, best_epoch_first)
     result = fit(quick_config(epochs=3, keep="last"))
     checkpoint = load_checkpoint(result.checkpoint_path)
     assert result.metrics["kept_epoch"] == 3, f"kept epoch {result.metrics['kept_epoch']} of 3 with keep=last"
-    assert_state_dicts_equal(best_epoch_first[-1], checkpoint["model_state"], "the checkpoint against the last epoch's")
-    assert "resume_model_state" not in checkpoint, "keep=last stores the same weights twice"
+    assert_state_dicts_equal(best_epoch_first[-1], checkpoint.model_state, "the checkpoint against the last epoch's")
+    assert checkpoint.resume_model_state is None, "keep=last stores the same weights twice"
 
 
 def test_fit_writes_a_complete_checkpoint_and_metrics(trained):
     checkpoint = load_checkpoint(trained.checkpoint_path)
-    assert checkpoint.keys() >= REQUIRED_KEYS, f"checkpoint lacks {sorted(REQUIRED_KEYS - checkpoint.keys())}"
-    assert checkpoint["epoch"] == trained.metrics["epochs"] - 1, f"last epoch stored: {checkpoint['epoch']}"
-    assert len(checkpoint["history"]) == trained.metrics["epochs"]
+    written = torch.load(trained.checkpoint_path, weights_only=True).keys()
+    assert written >= REQUIRED_KEYS, f"checkpoint lacks {sorted(REQUIRED_KEYS - written)}"
+    assert checkpoint.epoch == trained.metrics["epochs"] - 1, f"last epoch stored: {checkpoint.epoch}"
+    assert len(checkpoint.history) == trained.metrics["epochs"]
     metrics = json.loads((trained.checkpoint_path.parent / "metrics.json").read_text())
     for key in ("test_accuracy", "val_accuracy", "test_loss", "val_loss", "train_loss", "rows", "seed"):
         assert key in metrics, f"metrics.json lacks '{key}': {sorted(metrics)}"
     assert 0 <= metrics["test_accuracy"] <= 1
-    rows = len(load_examples(load_checkpoint(trained.checkpoint_path)["config"]["data"]))
+    rows = len(load_examples(load_checkpoint(trained.checkpoint_path).config["data"]))
     assert sum(metrics["rows"].values()) == rows, f"rows {metrics['rows']} do not add up to the data"
 
 

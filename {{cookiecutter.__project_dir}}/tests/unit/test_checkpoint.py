@@ -16,18 +16,20 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from {{ cookiecutter.package_name }}.files import atomic_open, fingerprint, write_json, write_text
-from {{ cookiecutter.package_name }}.models import available_models
-from {{ cookiecutter.package_name }}.testing import assert_checkpoint_round_trip
-from {{ cookiecutter.package_name }}.training import (
+from {{ cookiecutter.package_name }}.checkpoint import (
+    FORMAT_VERSION,
+    REQUIRED_KEYS,
+    Checkpoint,
     CheckpointError,
-    capture_rng_state,
     load_checkpoint,
     load_model_state,
     read_checkpoint,
     save_checkpoint,
 )
-from {{ cookiecutter.package_name }}.training.checkpoint import FORMAT_VERSION, REQUIRED_KEYS
+from {{ cookiecutter.package_name }}.files import atomic_open, fingerprint, write_json, write_text
+from {{ cookiecutter.package_name }}.models import available_models
+from {{ cookiecutter.package_name }}.testing import assert_checkpoint_round_trip
+from {{ cookiecutter.package_name }}.training import capture_rng_state
 
 # Words of torch's advice to load a refused file anyway (with ``weights_only=False`` or by allowing its
 # classes): a checkpoint error never passes them on.
@@ -41,20 +43,24 @@ def assert_own_message(error: Exception, path: Path) -> None:
     assert not advice, f"the error passes on torch's advice to load the file anyway ({advice}): {message}"
 
 
+def checkpoint_for(model: torch.nn.Module, **changes) -> Checkpoint:
+    return Checkpoint(
+        **{
+            "model_name": "test",
+            "model_options": {"hidden_size": 16},
+            "model_state": model.state_dict(),
+            "preprocessor": {},
+            "config": {"seed": 0},
+            "epoch": 0,
+            "rng_state": capture_rng_state(),
+            **changes,
+        }
+    )
+
+
 def payload_for(model: torch.nn.Module, **changes) -> dict:
-    payload = {
-        "format_version": FORMAT_VERSION,
-        "model_name": "test",
-        "model_options": {"hidden_size": 16},
-        "model_state": model.state_dict(),
-        "optimizer_state": {},
-        "epoch": 0,
-        "rng_state": capture_rng_state(),
-        "config": {"seed": 0},
-        "preprocessor": {},
-    }
-    payload.update(changes)
-    return payload
+    """What ``torch.save`` writes for a checkpoint, with ``changes`` (of any type) in it."""
+    return {**checkpoint_for(model).to_payload(), **changes}
 
 
 @pytest.fixture
@@ -107,7 +113,7 @@ def test_weights_of_another_shape_are_refused(model_name, make_model, preprocess
 
 
 def test_a_truncated_file_is_a_checkpoint_error(some_model, tmp_path):
-    path = save_checkpoint(payload_for(some_model), tmp_path / "checkpoint.pt")
+    path = save_checkpoint(checkpoint_for(some_model), tmp_path / "checkpoint.pt")
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match="truncated or corrupt"):
@@ -160,8 +166,21 @@ def test_a_payload_without_a_required_entry_is_refused_naming_it(some_model, tmp
     torch.save(payload, path)
     with pytest.raises(CheckpointError, match=key):
         load_checkpoint(path)
-    with pytest.raises(CheckpointError, match=key):
-        save_checkpoint(payload, tmp_path / "other.pt")
+
+
+def test_every_entry_survives_a_round_trip_and_a_checkpoint_without_kept_weights_serves_its_last_epoch(
+    some_model, tmp_path
+):
+    resume = {name: tensor + 1 for name, tensor in some_model.state_dict().items()}
+    full = checkpoint_for(some_model, epoch=5, kept_epoch=3, kept_val_loss=0.25, resume_model_state=resume)
+    back = load_checkpoint(save_checkpoint(full, tmp_path / "full.pt"))
+    assert (back.epoch, back.kept_epoch, back.kept_val_loss, back.served_epoch) == (5, 3, 0.25, 3)
+    assert back.resume_model_state is not None, "the weights to resume from were not kept"
+    assert back.resume_model_state.keys() == resume.keys()
+    older = payload_for(some_model, epoch=4)  # written before runs kept their best epoch
+    torch.save({key: value for key, value in older.items() if not key.startswith("kept_")}, tmp_path / "older.pt")
+    read = load_checkpoint(tmp_path / "older.pt")
+    assert (read.served_epoch, read.resume_model_state) == (4, None), "an older checkpoint serves its last epoch"
 
 
 def test_another_format_version_is_refused(some_model, tmp_path):
@@ -197,30 +216,30 @@ def test_a_whole_pickled_model_is_refused_naming_its_class(some_model, tmp_path)
 
 
 def test_the_fingerprint_is_the_sha256_of_the_file(some_model, tmp_path):
-    path = save_checkpoint(payload_for(some_model), tmp_path / "checkpoint.pt")
-    payload, fingerprint = read_checkpoint(path)
+    path = save_checkpoint(checkpoint_for(some_model), tmp_path / "checkpoint.pt")
+    checkpoint, fingerprint = read_checkpoint(path)
     assert fingerprint == hashlib.sha256(path.read_bytes()).hexdigest(), "the fingerprint is not the file's sha256"
-    assert payload["epoch"] == 0
-    save_checkpoint(payload_for(some_model, epoch=1), path)
+    assert checkpoint.epoch == 0
+    save_checkpoint(checkpoint_for(some_model, epoch=1), path)
     assert read_checkpoint(path)[1] != fingerprint, "another checkpoint got the same fingerprint"
 
 
 def test_a_successful_save_leaves_only_the_checkpoint(some_model, tmp_path):
-    save_checkpoint(payload_for(some_model), tmp_path / "checkpoint.pt")
-    save_checkpoint(payload_for(some_model, epoch=1), tmp_path / "checkpoint.pt")
+    save_checkpoint(checkpoint_for(some_model), tmp_path / "checkpoint.pt")
+    save_checkpoint(checkpoint_for(some_model, epoch=1), tmp_path / "checkpoint.pt")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
-    assert load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 1
+    assert load_checkpoint(tmp_path / "checkpoint.pt").epoch == 1
 
 
 def test_a_failed_save_keeps_the_previous_checkpoint_and_leaves_no_temporary_file(some_model, tmp_path):
-    path = save_checkpoint(payload_for(some_model, epoch=1), tmp_path / "checkpoint.pt")
+    path = save_checkpoint(checkpoint_for(some_model, epoch=1), tmp_path / "checkpoint.pt")
     before = path.read_bytes()
-    unpicklable = payload_for(some_model, epoch=2, config={"callback": lambda: None})
+    unpicklable = checkpoint_for(some_model, epoch=2, config={"callback": lambda: None})
     with pytest.raises((AttributeError, TypeError, pickle.PicklingError), match=r"pickle|lambda|local object"):
         save_checkpoint(unpicklable, path)
     assert path.read_bytes() == before, "a failed save changed the previous checkpoint (not written atomically)"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"], "a temporary file was left behind"
-    assert load_checkpoint(path)["epoch"] == 1
+    assert load_checkpoint(path).epoch == 1
 
 
 def test_json_is_written_strict_and_a_nan_is_refused_naming_where_it_sits(tmp_path):
@@ -249,7 +268,7 @@ def test_written_files_get_the_mode_the_umask_gives_not_a_private_one(some_model
     the user writes; with 077 it is private. A bare temporary file would always be 0600."""
     previous = os.umask(umask)
     try:
-        checkpoint = save_checkpoint(payload_for(some_model), tmp_path / "checkpoint.pt")
+        checkpoint = save_checkpoint(checkpoint_for(some_model), tmp_path / "checkpoint.pt")
         write_text("{}", tmp_path / "metrics.json")
     finally:
         os.umask(previous)

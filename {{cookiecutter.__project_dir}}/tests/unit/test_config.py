@@ -3,17 +3,35 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from {{ cookiecutter.package_name }}.cli import build_parser
 from {{ cookiecutter.package_name }}.config import TrainConfig
-from {{ cookiecutter.package_name }}.data import INPUT_SIZE
-from {{ cookiecutter.package_name }}.models import available_models, build_model
+from {{ cookiecutter.package_name }}.data import INPUT_SIZE, TRAINING_DEFAULTS
+from {{ cookiecutter.package_name }}.models import available_models, build_model, registry
 from {{ cookiecutter.package_name }}.training.loader import MAX_WORKERS, worker_count
 
 
 def test_defaults_are_valid_and_name_a_registered_model():
     config = TrainConfig()
     assert config.model in available_models()
+
+
+def test_a_models_registered_recipe_sets_what_it_names_unless_the_setting_is_given(monkeypatch):
+    for table in ("_REGISTRY", "_RECIPES", "_FROZEN"):
+        monkeypatch.setattr(registry, table, dict(getattr(registry, table)))
+    registry.register_model("recipe-probe", learning_rate=0.0123, batch_size=48)(torch.nn.Identity)
+    config = TrainConfig(model="recipe-probe")
+    assert (config.learning_rate, config.batch_size) == (0.0123, 48), (
+        f"learning rate {config.learning_rate}, batch size {config.batch_size}: `train --model` ignores the "
+        "recipe the model registered with (0.0123, 48)"
+    )
+    assert config.weight_decay == TRAINING_DEFAULTS["weight_decay"], "a setting the recipe leaves out: the task's"
+    given = TrainConfig(model="recipe-probe", learning_rate=0.5, batch_size=8)
+    assert (given.learning_rate, given.batch_size) == (0.5, 8), "a setting given on the command line must win"
+    parsed = vars(build_parser().parse_args(["train", "--model", "recipe-probe"]))
+    from_cli = TrainConfig(**{name: parsed[name] for name in TrainConfig.__dataclass_fields__})
+    assert from_cli.batch_size == 48, "`train --model` without --batch-size does not take the recipe's"
 
 
 def test_every_registered_model_accepts_the_config_options(model_name, preprocessor):

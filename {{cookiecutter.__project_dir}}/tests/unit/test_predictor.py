@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
+from {{ cookiecutter.package_name }}.checkpoint import Checkpoint, CheckpointError
 from {{ cookiecutter.package_name }}.inference import Predictor
 from {{ cookiecutter.package_name }}.models import available_models
-from {{ cookiecutter.package_name }}.training import CheckpointError, capture_rng_state, save_checkpoint
-from {{ cookiecutter.package_name }}.training.checkpoint import FORMAT_VERSION
+from {{ cookiecutter.package_name }}.training import capture_rng_state
 
 
 def items_of(inputs) -> list:
@@ -131,18 +131,22 @@ def saved(make_model, preprocessor, tmp_path_factory):
     """(payload of a valid checkpoint of the first registered model, a folder to write damaged copies in)."""
     name, options = available_models()[0], {"hidden_size": 16, "depth": 2, "dropout": 0.1}
     model = make_model(name, **options).cpu()
-    payload = {
-        "format_version": FORMAT_VERSION,
-        "model_name": name,
-        "model_options": options,
-        "model_state": model.state_dict(),
-        "optimizer_state": {},
-        "epoch": 0,
-        "rng_state": capture_rng_state(),
-        "config": {},
-        "preprocessor": preprocessor.state_dict(),
-    }
+    payload = Checkpoint(
+        model_name=name,
+        model_options=options,
+        model_state=model.state_dict(),
+        preprocessor=preprocessor.state_dict(),
+        config={},
+        epoch=0,
+        rng_state=capture_rng_state(),
+    ).to_payload()
     return payload, tmp_path_factory.mktemp("damaged")
+
+
+def written(payload: dict, path):
+    """``payload`` written as ``torch.save`` writes it (``save_checkpoint`` takes only a whole ``Checkpoint``)."""
+    torch.save(payload, path)
+    return path
 
 
 def paths_in(value, prefix=()):
@@ -179,11 +183,11 @@ def retypes(payload: dict, path: tuple, mutation: str) -> bool:
 def test_a_checkpoint_missing_a_preprocessing_entry_or_with_an_unknown_model_option_is_refused_naming_it(saved):
     payload, folder = saved
     entry = next(iter(payload["preprocessor"]))
-    path = save_checkpoint(damaged(payload, ("preprocessor", entry), "drop"), folder / "lacks.pt")
+    path = written(damaged(payload, ("preprocessor", entry), "drop"), folder / "lacks.pt")
     with pytest.raises(CheckpointError, match=rf"lacks\.pt: .*lacks \['{entry}'\]"):
         Predictor.from_checkpoint(path)
     payload["model_options"]["colour"] = "blue"
-    path = save_checkpoint(payload, folder / "unknown.pt")
+    path = written(payload, folder / "unknown.pt")
     with pytest.raises(CheckpointError, match=r"unknown\.pt: damaged checkpoint: .*'colour'"):
         Predictor.from_checkpoint(path)
 
@@ -194,7 +198,7 @@ def test_a_checkpoint_damaged_anywhere_serving_reads_is_refused_or_serves_the_sa
     (Another value of the same type is not a damage a checkpoint can show without a digest.)"""
     payload, folder = saved
     inputs = held_out.read(range(8))
-    expected = Predictor.from_checkpoint(save_checkpoint(payload, folder / "valid.pt")).predict_proba(inputs)
+    expected = Predictor.from_checkpoint(written(payload, folder / "valid.pt")).predict_proba(inputs)
     paths = [path for top in SERVED for path in [(top,), *paths_in(payload[top], (top,))]]
     wrong = []
     cases = [case for case in itertools.product(paths, MUTATIONS) if retypes(payload, *case)]

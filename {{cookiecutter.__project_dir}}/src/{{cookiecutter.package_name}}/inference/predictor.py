@@ -12,12 +12,11 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ..checkpoint import damaged_checkpoint, load_model_state, read_checkpoint
 from ..config import PREDICT_BATCH
 from ..data import Preprocessor
-from ..models import build_model
+from ..models import build_model, move_inputs
 from ..task import Examples, Items, batches_of
-from ..training.checkpoint import damaged_checkpoint, load_model_state, read_checkpoint
-from ..training.loop import move_inputs
 
 
 @dataclass(frozen=True)
@@ -51,18 +50,18 @@ class Predictor:
     def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu") -> Predictor:
         checkpoint, sha256 = read_checkpoint(path)
         with damaged_checkpoint(path):
-            preprocessor = Preprocessor.from_state_dict(checkpoint["preprocessor"])
+            preprocessor = Preprocessor.from_state_dict(checkpoint.preprocessor)
             model = build_model(
-                checkpoint["model_name"],
+                checkpoint.model_name,
                 num_classes=len(preprocessor.classes),
                 **preprocessor.model_inputs(),
-                **checkpoint["model_options"],
+                **checkpoint.model_options,
             )
-            load_model_state(model, checkpoint["model_state"])
+            load_model_state(model, checkpoint.model_state)
         source = {
-            "model": checkpoint["model_name"],
-            "model_options": checkpoint["model_options"],
-            "epoch": checkpoint["epoch"],
+            "model": checkpoint.model_name,
+            "model_options": checkpoint.model_options,
+            "epoch": checkpoint.served_epoch,
             "sha256": sha256,
         }
         return cls(model, preprocessor, device, source)

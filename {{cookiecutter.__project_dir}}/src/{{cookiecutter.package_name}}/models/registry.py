@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import nn
 
 ModelFactory = Callable[..., nn.Module]
@@ -19,8 +20,9 @@ def register_model(name: str, *, frozen: tuple[str, ...] = (), **recipe: Any) ->
     """Decorator: ``@register_model("name")`` over a class or function that returns logits.
 
     ``recipe`` holds the training settings the model needs to learn briskly where the task's
-    defaults do not suit it (``@register_model("transformer", learning_rate=3e-3)``): the
-    test battery's short training runs use them, so a correct model is not failed for
+    defaults do not suit it (``@register_model("transformer", learning_rate=3e-3)``):
+    ``TrainConfig`` takes them where its option is not given (``train --model transformer``),
+    and the test battery's short training runs use them, so a correct model is not failed for
     wanting another learning rate.
 
     It is called with ``num_classes``, the input sizes of ``Preprocessor.model_inputs()``
@@ -72,3 +74,11 @@ def build_model(name: str, *, num_classes: int, **sizes_and_options) -> nn.Modul
     except KeyError:
         raise ValueError(f"unknown model '{name}'; available: {available_models()}") from None
     return factory(num_classes=num_classes, **sizes_and_options)
+
+
+def move_inputs(model: nn.Module, inputs: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``inputs`` on ``device``; floating-point inputs in the type of the model's weights (see
+    ``TrainConfig.precision``), token ids and other integers as they are."""
+    if inputs.is_floating_point():
+        return inputs.to(device, dtype=next(model.parameters()).dtype)
+    return inputs.to(device)

@@ -1,6 +1,5 @@
-"""Task-independent training: seeding, loss, metrics, the loop, checkpoints, progress."""
+"""Task-independent training: seeding, loss, metrics, the loop, progress (checkpoints: ``checkpoint.py``)."""
 
-from .checkpoint import CheckpointError, load_checkpoint, load_model_state, read_checkpoint, save_checkpoint
 from .distributed import DistributedContext, distributed, resolve_device
 from .loader import make_loader
 from .loop import TrainingDiverged, TrainResult, evaluate, fit, train_one_epoch
@@ -10,7 +9,6 @@ from .seed import capture_rng_state, deterministic_mode, restore_rng_state, seed
 from .split import Split, split_examples, stratified_split
 
 __all__ = [
-    "CheckpointError",
     "DistributedContext",
     "Split",
     "TrainResult",
@@ -25,13 +23,9 @@ __all__ = [
     "evaluate",
     "expected_calibration_error",
     "fit",
-    "load_checkpoint",
-    "load_model_state",
     "make_loader",
-    "read_checkpoint",
     "resolve_device",
     "restore_rng_state",
-    "save_checkpoint",
     "seed_everything",
     "seed_worker",
     "split_examples",

@@ -20,19 +20,20 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Subset
 
-from ..config import TrainConfig
-from ..data import Preprocessor, load_examples
-from ..files import write_json
-from ..models import build_model
-from ..task import Examples
-from .checkpoint import (
-    FORMAT_VERSION,
+from ..checkpoint import (
+    Checkpoint,
     CheckpointError,
     damaged_checkpoint,
     load_checkpoint,
     load_model_state,
     save_checkpoint,
 )
+from ..config import TrainConfig
+from ..data import Preprocessor, load_examples
+from ..files import write_json
+from ..models import build_model, move_inputs
+from ..progress import progress
+from ..task import Examples
 from .distributed import (
     DistributedContext,
     all_reduce_sum,
@@ -43,7 +44,6 @@ from .distributed import (
 )
 from .loader import make_loader, worker_count
 from .losses import classification_loss
-from .progress import progress
 from .report import write_report
 from .runs import claim_run_folder, point_latest_at, record_run
 from .seed import capture_rng_state, deterministic_mode, restore_rng_state, seed_everything
@@ -72,14 +72,6 @@ def default_dtype(dtype: torch.dtype) -> Iterator[None]:
         yield
     finally:
         torch.set_default_dtype(previous)
-
-
-def move_inputs(model: nn.Module, inputs: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """``inputs`` on ``device``; floating-point inputs in the type of the model's weights (see
-    ``TrainConfig.precision``), token ids and other integers as they are."""
-    if inputs.is_floating_point():
-        return inputs.to(device, dtype=next(model.parameters()).dtype)
-    return inputs.to(device)
 
 
 def train_one_epoch(
@@ -210,11 +202,11 @@ class KeptWeights:
         self.loss = math.inf
         self.state: dict[str, torch.Tensor] | None = None  # a copy of the kept weights (keep="best")
 
-    def resume(self, checkpoint: dict[str, Any]) -> None:
-        self.last = checkpoint["epoch"]
-        self.epoch = checkpoint.get("kept_epoch", self.last)
-        self.loss = checkpoint.get("kept_val_loss", math.inf)
-        self.state = checkpoint["model_state"] if self.keep == "best" else None
+    def resume(self, checkpoint: Checkpoint) -> None:
+        self.last = checkpoint.epoch
+        self.epoch = checkpoint.served_epoch
+        self.loss = checkpoint.kept_val_loss
+        self.state = checkpoint.model_state if self.keep == "best" else None
 
     def offer(self, model: nn.Module, epoch: int, val_loss: float) -> None:
         """After ``epoch``: keep ``model``'s weights if they are the ones to keep."""
@@ -225,7 +217,7 @@ class KeptWeights:
                 self.state = {name: tensor.detach().to("cpu", copy=True) for name, tensor in model.state_dict().items()}
 
     def entries(self, model: nn.Module, epoch: int) -> dict[str, Any]:
-        """The checkpoint's entries for the weights, after ``epoch``."""
+        """The checkpoint's fields for the weights, after ``epoch``."""
         kept = {"kept_epoch": self.epoch, "kept_val_loss": self.loss}
         if self.epoch == epoch or self.state is None:
             return {"model_state": model.state_dict(), **kept}
@@ -269,7 +261,7 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
     split = split_examples(examples, config.val_fraction, config.test_fraction, config.seed)
     if resumed is not None:
         with damaged_checkpoint(config.resume):
-            preprocessor = Preprocessor.from_state_dict(resumed["preprocessor"])
+            preprocessor = Preprocessor.from_state_dict(resumed.preprocessor)
     else:
         preprocessor = _fit_preprocessor(config, examples.subset(split.train), context)
     workers = worker_count(config.num_workers)
@@ -304,13 +296,13 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
     kept = KeptWeights(config.keep)
     if resumed is not None:
         with damaged_checkpoint(config.resume):
-            load_model_state(model, resumed.get("resume_model_state", resumed["model_state"]))
+            load_model_state(model, resumed.resume_model_state or resumed.model_state)
             kept.resume(resumed)
-            optimizer.load_state_dict(resumed["optimizer_state"])
-            if scaler is not None and resumed.get("scaler_state"):
-                scaler.load_state_dict(resumed["scaler_state"])
-            restore_rng_state(resumed["rng_state"])
-        start_epoch = resumed["epoch"] + 1
+            optimizer.load_state_dict(resumed.optimizer_state)
+            if scaler is not None and resumed.scaler_state:
+                scaler.load_state_dict(resumed.scaler_state)
+            restore_rng_state(resumed.rng_state)
+        start_epoch = resumed.epoch + 1
     trained = model
     if context.enabled:
         trained = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -321,7 +313,7 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
     if context.is_main:
         record_run(output_dir, config)
     checkpoint_path = output_dir / CHECKPOINT_NAME
-    history: list[dict[str, float]] = list(resumed.get("history", [])) if resumed else []
+    history: list[dict[str, float]] = list(resumed.history) if resumed else []
     epochs = progress(
         range(start_epoch, config.epochs),
         total=config.epochs - start_epoch,
@@ -352,22 +344,19 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
         if hasattr(epochs, "set_postfix"):
             epochs.set_postfix(loss=f"{train['loss']:.3f}", val_acc=f"{val['accuracy']:.3f}")
         if context.is_main:
-            save_checkpoint(
-                {
-                    "format_version": FORMAT_VERSION,
-                    "model_name": config.model,
-                    "model_options": config.model_options(),
-                    **kept.entries(model, epoch),
-                    "optimizer_state": optimizer.state_dict(),
-                    "scaler_state": scaler.state_dict() if scaler is not None else {},
-                    "epoch": epoch,
-                    "rng_state": capture_rng_state(),
-                    "config": config.to_dict(),
-                    "preprocessor": preprocessor.state_dict(),
-                    "history": history,
-                },
-                checkpoint_path,
+            checkpoint = Checkpoint(
+                model_name=config.model,
+                model_options=config.model_options(),
+                preprocessor=preprocessor.state_dict(),
+                config=config.to_dict(),
+                epoch=epoch,
+                optimizer_state=optimizer.state_dict(),
+                rng_state=capture_rng_state(),
+                scaler_state=scaler.state_dict() if scaler is not None else {},
+                history=history,
+                **kept.entries(model, epoch),
             )
+            save_checkpoint(checkpoint, checkpoint_path)
         barrier()
 
     kept.restore(model)
@@ -486,12 +475,12 @@ def _claim_output_dir(config: TrainConfig, context: DistributedContext) -> Path:
     return claimed
 
 
-def _resume_config(config: TrainConfig, checkpoint: dict[str, Any]) -> TrainConfig:
+def _resume_config(config: TrainConfig, checkpoint: Checkpoint) -> TrainConfig:
     """Continue the stored run: its settings, with this run's epochs, output folder and device."""
-    stored = TrainConfig.from_dict(checkpoint["config"])
-    if checkpoint["epoch"] + 1 >= config.epochs:
+    stored = TrainConfig.from_dict(checkpoint.config)
+    if checkpoint.epoch + 1 >= config.epochs:
         raise CheckpointError(
-            f"checkpoint already holds {checkpoint['epoch'] + 1} epochs; ask for more than that with --epochs"
+            f"checkpoint already holds {checkpoint.epoch + 1} epochs; ask for more than that with --epochs"
         )
     return replace(
         stored,

@@ -1,34 +1,29 @@
-"""Checkpoints: written atomically, read with ``weights_only=True``, checked on load."""
+"""The checkpoint: one record of a run, one owner. ``Checkpoint`` names every entry, with its
+type; ``to_payload``/``from_payload`` are the only places that spell the keys. Written
+atomically, read with ``weights_only=True``, checked on load.
+
+Training writes one every epoch, serving and evaluation read the kept weights, ``--resume``
+reads the rest. This module imports neither: serving a model does not import training.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any
 
 import torch
 from torch import nn
 
-from ..files import atomic_open
+from .files import atomic_open
 
 FORMAT_VERSION = 1
-# Every entry a checkpoint must hold, and its type (what is inside each is checked where it is used).
-ENTRY_TYPES = {
-    "format_version": int,
-    "model_name": str,
-    "model_options": dict,
-    "model_state": dict,
-    "optimizer_state": dict,
-    "epoch": int,
-    "rng_state": dict,
-    "config": dict,
-    "preprocessor": dict,
-}
-REQUIRED_KEYS = frozenset(ENTRY_TYPES)
 # The first bytes of a zip archive, the format torch.save writes.
 ZIP_MAGIC = b"PK\x03\x04"
 
@@ -37,35 +32,120 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used: missing, truncated, corrupt or for another model."""
 
 
-def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
-    """Write ``payload`` to ``path`` through a temporary file and a rename.
+@dataclass
+class Checkpoint:
+    """What a run leaves to serve and to resume from.
+
+    ``model_state`` holds the weights the run kept (``TrainConfig.keep``), of epoch ``kept_epoch``
+    with validation loss ``kept_val_loss``; ``epoch`` is the last epoch trained, and where its
+    weights are not the kept ones ``resume_model_state`` holds them. Epochs count from 0.
+    """
+
+    model_name: str
+    model_options: dict[str, Any]
+    model_state: dict[str, torch.Tensor]
+    preprocessor: dict[str, Any]
+    config: dict[str, Any]
+    epoch: int
+    optimizer_state: dict[str, Any] = field(default_factory=dict)
+    rng_state: dict[str, Any] = field(default_factory=dict)
+    scaler_state: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
+    kept_epoch: int | None = None
+    kept_val_loss: float = math.inf
+    resume_model_state: dict[str, torch.Tensor] | None = None
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def served_epoch(self) -> int:
+        """The epoch of the weights in ``model_state``."""
+        return self.epoch if self.kept_epoch is None else self.kept_epoch
+
+    def to_payload(self) -> dict[str, Any]:
+        """The dict ``torch.save`` writes: plain data and tensors only."""
+        payload = {entry.name: getattr(self, entry.name) for entry in fields(self)}
+        if payload["resume_model_state"] is None:
+            del payload["resume_model_state"]
+        if payload["kept_epoch"] is None:
+            del payload["kept_epoch"]
+        return payload
+
+    @classmethod
+    def from_payload(cls, payload: Any, where: str | Path = "checkpoint") -> Checkpoint:
+        """Check what ``torch.load`` read and type it; CheckpointError naming ``where`` and the entry."""
+        if not isinstance(payload, dict):
+            raise CheckpointError(f"{where}: expected a dict, found {type(payload).__name__}")
+        missing = sorted(REQUIRED_KEYS - payload.keys())
+        if missing:
+            raise CheckpointError(f"{where}: checkpoint lacks {missing}")
+        problems = [
+            f"'{key}' is {type(payload[key]).__name__}, not {' or '.join(kind.__name__ for kind in kinds)}"
+            for key, kinds in ENTRY_TYPES.items()
+            if key in payload and (not isinstance(payload[key], kinds) or isinstance(payload[key], bool))
+        ]
+        for key in ("model_state", "resume_model_state"):
+            state = payload.get(key)
+            problems += [
+                f"'{key}' entry {name!r} is {type(value).__name__}, not a tensor"
+                for name, value in (state.items() if isinstance(state, dict) else ())
+                if not isinstance(name, str) or not torch.is_tensor(value)
+            ]
+        if problems:
+            raise CheckpointError(f"{where}: damaged checkpoint: {'; '.join(problems[:3])}")
+        if payload["format_version"] != FORMAT_VERSION:
+            raise CheckpointError(
+                f"{where}: checkpoint format {payload['format_version']}, this code reads {FORMAT_VERSION}"
+            )
+        known = {entry.name for entry in fields(cls)}
+        return cls(**{key: value for key, value in payload.items() if key in known})
+
+
+# Every entry's type; the first ones must be there, the rest have defaults.
+ENTRY_TYPES: dict[str, tuple[type, ...]] = {
+    "format_version": (int,),
+    "model_name": (str,),
+    "model_options": (dict,),
+    "model_state": (dict,),
+    "optimizer_state": (dict,),
+    "epoch": (int,),
+    "rng_state": (dict,),
+    "config": (dict,),
+    "preprocessor": (dict,),
+    "scaler_state": (dict,),
+    "history": (list,),
+    "kept_epoch": (int,),
+    "kept_val_loss": (float, int),
+    "resume_model_state": (dict,),
+}
+REQUIRED_KEYS = frozenset(tuple(ENTRY_TYPES)[:9])
+
+
+def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> Path:
+    """Write ``checkpoint`` to ``path`` through a temporary file and a rename.
 
     A crash while writing leaves the previous checkpoint intact and no partial file.
     """
-    missing = REQUIRED_KEYS - payload.keys()
-    if missing:
-        raise CheckpointError(f"checkpoint payload lacks {sorted(missing)}")
     with atomic_open(path) as handle:
-        torch.save(payload, handle)
+        torch.save(checkpoint.to_payload(), handle)
     return Path(path)
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
+def load_checkpoint(path: str | Path) -> Checkpoint:
     """Read a checkpoint onto the CPU with ``weights_only=True``; CheckpointError if unusable."""
     return _read(path, fingerprint=False)[0]
 
 
-def read_checkpoint(path: str | Path) -> tuple[dict[str, Any], str]:
+def read_checkpoint(path: str | Path) -> tuple[Checkpoint, str]:
     """The checkpoint (as ``load_checkpoint`` reads it) and its fingerprint, the sha256 of its bytes.
 
     Both come from one open file: a checkpoint replaced meanwhile (training writes one every epoch)
     cannot give the weights of one file and the fingerprint of another.
     """
-    payload, digest = _read(path, fingerprint=True)
-    return payload, digest or ""
+    checkpoint, digest = _read(path, fingerprint=True)
+    return checkpoint, digest or ""
 
 
-def _read(path: str | Path, *, fingerprint: bool) -> tuple[dict[str, Any], str | None]:
+def _read(path: str | Path, *, fingerprint: bool) -> tuple[Checkpoint, str | None]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
@@ -83,28 +163,7 @@ def _read(path: str | Path, *, fingerprint: bool) -> tuple[dict[str, Any], str |
                 payload = torch.load(handle, map_location="cpu", weights_only=True)
         except Exception as err:  # a damaged file fails deep inside torch.load in many ways (IndexError, KeyError, ...)
             raise _refusal(path, err, head) from None
-    if not isinstance(payload, dict):
-        raise CheckpointError(f"{path}: expected a dict, found {type(payload).__name__}")
-    missing = REQUIRED_KEYS - payload.keys()
-    if missing:
-        raise CheckpointError(f"{path}: checkpoint lacks {sorted(missing)}")
-    mistyped = [
-        f"'{key}' is {type(payload[key]).__name__}, not {kind.__name__}"
-        for key, kind in ENTRY_TYPES.items()
-        if not isinstance(payload[key], kind) or isinstance(payload[key], bool)
-    ]
-    mistyped += [
-        f"'model_state' entry {name!r} is {type(value).__name__}, not a tensor"
-        for name, value in (payload["model_state"].items() if isinstance(payload["model_state"], dict) else ())
-        if not isinstance(name, str) or not torch.is_tensor(value)
-    ]
-    if mistyped:
-        raise CheckpointError(f"{path}: damaged checkpoint: {'; '.join(mistyped[:3])}")
-    if payload["format_version"] != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path}: checkpoint format {payload['format_version']}, this code reads {FORMAT_VERSION}"
-        )
-    return payload, digest
+    return Checkpoint.from_payload(payload, path), digest
 
 
 def _sha256(handle: IO[bytes]) -> str:
