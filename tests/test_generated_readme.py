@@ -156,6 +156,21 @@ print(json.dumps(parsed))
 """
 
 
+# Run in a project's environment: two torchrun launchers started with the same arguments (argv[1], JSON)
+# from a folder (argv[2]), as two machines would be; prints each one's exit status, stdout and stderr.
+LAUNCH_NODES = """
+import json, sys
+from my_ml_project.launch import start_torchrun
+launchers = [start_torchrun(*json.loads(sys.argv[1]), cwd=sys.argv[2]) for _ in range(2)]
+try:
+    results = [launcher.finish(300) for launcher in launchers]
+finally:
+    for launcher in launchers:
+        launcher.stop()
+print(json.dumps([[result.returncode, result.stdout, result.stderr[-3000:]] for result in results]))
+"""
+
+
 def torchrun_lines(readme: str) -> list[list[str]]:
     """The arguments of every torchrun line of "Train across machines", the SLURM script's included."""
     lines = sh_blocks(readme, "Train across machines") + sh_blocks(readme, "Train across machines", "bash")
@@ -194,21 +209,13 @@ def test_multi_node_command_of_the_readme_trains_as_two_nodes_on_one_machine(
         port = probe.getsockname()[1]
     here = {"--nproc-per-node=4": "--nproc-per-node=1", "cuda": "cpu", "/shared/runs/run-1": str(tmp_path / "run")}
     args = [here.get(a, re.sub(r"--rdzv-endpoint=.*", f"--rdzv-endpoint=localhost:{port}", a)) for a in command]
-    args = [str(python), "-m", "torch.distributed.run", *args, "--epochs", "2"]
-    env = {**ENV, "OMP_NUM_THREADS": "1"}
-    nodes = []
-    for node in range(2):
-        with (tmp_path / f"node{node}.out").open("w") as out, (tmp_path / f"node{node}.err").open("w") as err:
-            nodes.append(subprocess.Popen(args, cwd=project, env=env, stdout=out, stderr=err, start_new_session=True))
-    try:
-        codes = [node.wait(timeout=300) for node in nodes]
-    finally:
-        for node in nodes:
-            if node.poll() is None:
-                node.terminate()  # torchrun stops its workers, then itself
-                node.wait(timeout=60)
-    errors = [(tmp_path / f"node{n}.err").read_text()[-3000:] for n in range(2)]
-    assert codes == [0, 0], f"{shlex.join(args)} exited {codes}:\n" + "\n".join(errors)
-    reports = [(tmp_path / f"node{n}.out").read_text() for n in range(2)]
+    args += ["--epochs", "2"]
+    # The project's own launcher (launch.start_torchrun), started once per node: no launcher outlives
+    # the test, and torchrun's files stay in the test's folder.
+    launched = run(python, "-c", LAUNCH_NODES, json.dumps(args), tmp_path, cwd=project)
+    results = json.loads(launched.stdout.splitlines()[-1])
+    codes = [code for code, _, _ in results]
+    assert codes == [0, 0], f"torchrun {shlex.join(args)} exited {codes}:\n" + "\n".join(e for _, _, e in results)
+    reports = [out for _, out, _ in results]
     assert sum("test accuracy" in text for text in reports) == 1, reports
     assert (tmp_path / "run" / "checkpoint.pt").is_file()

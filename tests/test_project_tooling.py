@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import BIN, run
+from conftest import BIN, install, run
 
 pytestmark = pytest.mark.slow
 
@@ -49,6 +49,17 @@ def test_every_cpu_tier_session_passes(default_project: Path) -> None:
     assert any(cache.rglob("torch/__init__.*.pyc")), (
         f"the unit session cached no bytecode for torch under {cache}: every run compiles torch again"
     )
+
+
+@pytest.mark.parametrize("task", ["image", "text"])
+def test_the_type_checker_passes_on_every_task(task: str, task_project) -> None:
+    """mypy as the lint session's hook runs it (the tabular project's runs in the lint session above),
+    the data package held to the seam by seam.py."""
+    project, python = task_project(task)
+    install(python, "mypy", cwd=project)
+    result = run(python, "-m", "mypy", cwd=project, check=False)
+    assert result.returncode == 0, f"mypy on the {task} project:\n{result.stdout[-4000:]}"
+    assert "Success: no issues found" in result.stdout, result.stdout[-2000:]
 
 
 def test_gpu_session_fails_loudly_without_cuda(default_project: Path) -> None:

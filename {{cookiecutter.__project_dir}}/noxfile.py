@@ -21,6 +21,8 @@ nox.options.sessions = ["lint", "unit"]
 nox.options.error_on_missing_interpreters = True
 
 PACKAGE = "{{ cookiecutter.package_name }}"
+# The type checker of the lint session (the pre-commit hook `mypy`), pinned like the hooks' tools.
+MYPY = "mypy==2.4.1"
 COVERAGE_FAIL_UNDER = 85
 # `nox -s benchmark` fails when a benchmark's fastest round got this much slower than the
 # recorded baseline. The fastest round is the statistic least moved by other load on the machine.
@@ -83,10 +85,11 @@ def parallel_env() -> dict[str, str]:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Run the pre-commit hooks (ruff lint and format, file hygiene) on every file."""
+    """Run the pre-commit hooks (ruff lint and format, mypy, file hygiene) on every file."""
     if not Path(".git").exists():
         session.error("lint runs the pre-commit hooks, which need a git repository: run `git init` first")
-    session.install(*constraint_args(), "pre-commit")
+    # mypy reads the types of the project's dependencies: the hook runs in this environment, which has them.
+    session.install(*constraint_args(), "-e", ".", MYPY, "pre-commit")
     session.run("pre-commit", "run", "--all-files", "--show-diff-on-failure", *session.posargs)
 
 

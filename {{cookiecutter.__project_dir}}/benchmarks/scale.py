@@ -113,13 +113,12 @@ def throughput(data: Path, workers: int, rounds: int = 2) -> dict[str, float]:
 
     from {{ cookiecutter.package_name }}.config import TrainConfig
     from {{ cookiecutter.package_name }}.data import Preprocessor, load_examples
-    from {{ cookiecutter.package_name }}.models import build_model
+    from {{ cookiecutter.package_name }}.models import build_for
     from {{ cookiecutter.package_name }}.training import classification_loss, make_loader, train_one_epoch
 
     config = TrainConfig(data=str(data))
     examples = load_examples(data)
     preprocessor = Preprocessor().fit(examples)
-    sizes = preprocessor.model_inputs()
     mean, std = preprocessor.state_dict()["mean"][0], preprocessor.state_dict()["std"][0]
     files = [data / name for name in examples.items.names.to_pylist()]
     labels = torch.as_tensor(preprocessor.encode_labels(examples.labels))
@@ -135,7 +134,7 @@ def throughput(data: Path, workers: int, rounds: int = 2) -> dict[str, float]:
 
     def model():
         torch.manual_seed(0)
-        return build_model(config.model, num_classes=len(preprocessor.classes), **sizes, **config.model_options())
+        return build_for(config.model, preprocessor, **config.model_options())
 
     def epoch(loader) -> float:
         net = model()

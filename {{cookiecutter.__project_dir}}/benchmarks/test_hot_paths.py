@@ -15,7 +15,7 @@ import torch
 from {{ cookiecutter.package_name }}.config import TrainConfig
 from {{ cookiecutter.package_name }}.data import Preprocessor, load_examples
 from {{ cookiecutter.package_name }}.inference import Predictor
-from {{ cookiecutter.package_name }}.models import build_model
+from {{ cookiecutter.package_name }}.models import build_for
 from {{ cookiecutter.package_name }}.training import split_examples
 
 BATCH = 256
@@ -29,9 +29,7 @@ def predictor() -> Predictor:
     split = split_examples(examples, config.val_fraction, config.test_fraction, config.seed)
     preprocessor = Preprocessor().fit(examples.subset(split.train))
     torch.manual_seed(config.seed)
-    model = build_model(
-        config.model, num_classes=len(preprocessor.classes), **preprocessor.model_inputs(), **config.model_options()
-    )
+    model = build_for(config.model, preprocessor, **config.model_options())
     return Predictor(model, preprocessor)
 
 

@@ -34,7 +34,7 @@ from {{ cookiecutter.package_name }}.data.images import image_series
 {%- elif cookiecutter.task == "tabular" %}
 from {{ cookiecutter.package_name }}.data.schema import COLUMNS
 {%- endif %}
-from {{ cookiecutter.package_name }}.models import available_models, build_model, model_recipe
+from {{ cookiecutter.package_name }}.models import available_models, build_for, model_recipe
 from {{ cookiecutter.package_name }}.task import Examples
 from {{ cookiecutter.package_name }}.training import Split, split_examples
 from {{ cookiecutter.package_name }}.training.seed import (
@@ -320,8 +320,9 @@ def make_model(preprocessor: Preprocessor, device: torch.device) -> Callable[...
     (``num_classes=`` builds it for another number of classes)."""
 
     def make(name: str, *, num_classes: int | None = None, **options) -> nn.Module:
-        options = {**preprocessor.model_inputs(), **TINY_MODEL_OPTIONS, **options}
-        model = build_model(name, num_classes=num_classes or len(preprocessor.classes), **options)
+        if num_classes is not None:
+            options["num_classes"] = num_classes
+        model = build_for(name, preprocessor, **{**TINY_MODEL_OPTIONS, **options})
         return model.to(device)
 
     return make

@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="label and confidence for every input")
     predict.add_argument("--checkpoint", required=True, help="checkpoint written by train")
-    predict.add_argument("--input", required=True, help=read_inputs.__doc__.splitlines()[0])
+    predict.add_argument("--input", required=True, help=(read_inputs.__doc__ or "inputs to predict").splitlines()[0])
     predict.add_argument(
         "--output", default=None, help="CSV to write (default: standard output); never a file that predict reads"
     )

@@ -23,7 +23,7 @@ the data with your own:
     of ``predict``.
 ``Preprocessor``
     The fitted preprocessing state (scaler, pixel statistics, tokenizer) that travels inside
-    the checkpoint, as the ``Preprocessor`` protocol below describes. ``Preprocessor(**options)``
+    the checkpoint, as ``PreprocessorProtocol`` below describes. ``Preprocessor(**options)``
     takes ``TrainConfig.preprocessing_options()`` (``input_size`` where the task has one).
 ``TRAINING_DEFAULTS``
     The defaults of ``TrainConfig`` that suit this task (model, epochs, learning rate, worker
@@ -31,6 +31,11 @@ the data with your own:
 ``INPUT_SIZE``
     ``(default, help)`` of the ``input_size`` option where the task lets the user choose the
     size of a model input (the side images are resized to); None where the data fixes it.
+``embedded_dataset_path() -> Path``
+    The dataset ``load_examples()`` reads without a path: a run records its fingerprint.
+
+``seam.py`` holds the data package to these names and types: the type checker of ``nox -s lint``
+(mypy) fails, naming the name, where ``data/`` drifts from them.
 
 Models are built with ``num_classes`` and the keyword sizes of ``Preprocessor.model_inputs()``
 (``in_features`` for a table, ``in_channels``/``height``/``width`` for images,
@@ -84,9 +89,10 @@ class Rows:
 
     def __init__(self, items: Items, positions: np.ndarray) -> None:
         if isinstance(items, Rows):  # a subset of a subset: one level of positions
-            items, positions = items.items, items.positions[positions]
-        self.items = items
-        self.positions = np.asarray(positions, dtype=np.int64)
+            positions = items.positions[positions]
+            items = items.items
+        self.items: Items = items
+        self.positions: np.ndarray = np.asarray(positions, dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -211,7 +217,7 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-class Preprocessor(Protocol):
+class PreprocessorProtocol(Protocol):
     """What every task's preprocessing offers the core.
 
     ``fit`` sees the training split only and reads it in one bounded, streamed pass (or a
@@ -221,12 +227,12 @@ class Preprocessor(Protocol):
     (a ValueError naming what is missing, unexpected or of another type: ``check_state``).
     """
 
-    def fit(self, examples: Examples) -> Preprocessor: ...
+    def fit(self, examples: Examples) -> PreprocessorProtocol: ...
 
     def state_dict(self) -> dict[str, Any]: ...
 
     @classmethod
-    def from_state_dict(cls, state: dict[str, Any]) -> Preprocessor: ...
+    def from_state_dict(cls, state: dict[str, Any]) -> PreprocessorProtocol: ...
 
     @property
     def classes(self) -> list[str]: ...

@@ -12,18 +12,9 @@ mode they found it.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +29,6 @@ from .training.seed import capture_rng_state
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 __all__ = [
-    "Launcher",
     "assert_batch_independent",
     "assert_calibrated",
     "assert_checkpoint_round_trip",
@@ -62,12 +52,7 @@ __all__ = [
     "calibration_threshold",
     "count_reads",
     "fewest_right",
-    "free_port",
-    "node_options",
-    "run_torchrun",
-    "run_torchrun_nodes",
     "snapshot_parameters",
-    "start_torchrun",
     "trainable_parameters",
 ]
 
@@ -185,7 +170,7 @@ def assert_gradients_flow(
         raise AssertionError(
             f"gradients do not reach every parameter of {type(model).__name__}: " + "; ".join(problems)
         )
-    return {name: p.grad.detach().clone() for name, p in parameters.items()}
+    return {name: p.grad.detach().clone() for name, p in parameters.items() if p.grad is not None}
 
 
 def assert_parameters_changed(before: Mapping[str, torch.Tensor], model: nn.Module, what: str = "training") -> None:
@@ -612,10 +597,19 @@ def assert_calibrated(
     error = expected_calibration_error(probabilities, targets, bins)
     threshold = calibration_threshold(probabilities, bins, tolerance=tolerance)
     if error > threshold:
+        confidence, predicted = probabilities.max(dim=1)
+        mean_confidence, accuracy = confidence.mean().item(), (predicted == targets).float().mean().item()
+        way = (
+            "overconfident (a model trained past its best, or scaled-up logits: more regularisation, fewer "
+            "epochs or temperature scaling)"
+            if mean_confidence > accuracy
+            else "underconfident (softened or double-softmaxed probabilities, label smoothing?)"
+        )
         raise AssertionError(
             f"expected calibration error {error:.4f} > {threshold:.4f} on {len(targets)} examples ({bins} bins; "
             f"the larger of {tolerance} and what a perfectly calibrated model with these confidences shows but "
-            "for one time in a thousand): the model's confidence does not match how often it is right"
+            f"for one time in a thousand): the model's confidence does not match how often it is right; mean "
+            f"confidence {mean_confidence:.3f}, accuracy {accuracy:.3f}: {way}"
         )
     return error
 
@@ -650,125 +644,10 @@ def count_reads() -> Iterator[dict[str, int]]:
         counts[phase[0]] += len(rows)
         return read(self, rows)
 
-    Rows.read = counted
+    Rows.read = counted  # type: ignore[method-assign]
     loop._fit_preprocessor = during("fit", fit_preprocessor)
-    Preprocessor.dataset = during("prepare", dataset)
+    Preprocessor.dataset = during("prepare", dataset)  # type: ignore[method-assign]
     try:
         yield counts
     finally:
-        Rows.read, loop._fit_preprocessor, Preprocessor.dataset = read, fit_preprocessor, dataset
-
-
-# -- several processes -----------------------------------------------------------------
-def run_torchrun(*args: str, processes: int, cwd: str | Path, timeout: float) -> subprocess.CompletedProcess:
-    """``torchrun --standalone --nproc-per-node=N ARGS``: one machine, a local rendezvous on a free port.
-
-    A run that outlives ``timeout`` is stopped, workers included, and an AssertionError says a
-    rank hung, so no process is left behind; see ``start_torchrun`` for where its files go.
-    """
-    return start_torchrun("--standalone", f"--nproc-per-node={processes}", *args, cwd=cwd).finish(timeout)
-
-
-def run_torchrun_nodes(
-    *args: str, nodes: int, processes: int, cwd: str | Path, timeout: float
-) -> list[subprocess.CompletedProcess]:
-    """``nodes`` torchrun launchers on this machine, started the way ``nodes`` machines would be.
-
-    Each runs ``torchrun --nnodes=NODES --nproc-per-node=N`` with a c10d rendezvous on a free
-    local port, as the README's multi-node command does on a cluster, and gets the result of
-    each; a launcher that outlives ``timeout`` is stopped as in ``run_torchrun``.
-    """
-    options = node_options(nodes, processes, f"localhost:{free_port()}")
-    launchers = [start_torchrun(*options, *args, cwd=cwd) for _ in range(nodes)]
-    deadline = time.monotonic() + timeout
-    try:
-        return [launcher.finish(max(deadline - time.monotonic(), 0)) for launcher in launchers]
-    finally:
-        for launcher in launchers:
-            launcher.stop()
-
-
-def node_options(nodes: int, processes: int, endpoint: str, join_timeout: float = 60) -> list[str]:
-    """torchrun's options for one of ``nodes`` machines that meet at ``endpoint`` (``host:port``).
-
-    Give every node of a run the same options. A node that waits ``join_timeout`` seconds for
-    the others stops with a RendezvousTimeoutError.
-    """
-    return [
-        f"--nnodes={nodes}",
-        f"--nproc-per-node={processes}",
-        "--rdzv-backend=c10d",
-        f"--rdzv-endpoint={endpoint}",
-        f"--rdzv-id=run-{endpoint.rpartition(':')[2]}",
-        f"--rdzv-conf=join_timeout={join_timeout}",
-    ]
-
-
-def free_port() -> int:
-    """A TCP port on this machine that nothing listens on, for a rendezvous endpoint."""
-    with socket.socket() as probe:
-        probe.bind(("localhost", 0))
-        return probe.getsockname()[1]
-
-
-@dataclass
-class Launcher:
-    """A torchrun started by ``start_torchrun``: the process, its command and its folder."""
-
-    process: subprocess.Popen
-    command: list[str]
-    folder: Path
-
-    def finish(self, timeout: float) -> subprocess.CompletedProcess:
-        """Wait for torchrun to end; one that outlives ``timeout`` is stopped and an AssertionError raised."""
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.stop()
-            raise AssertionError(
-                f"`{' '.join(self.command)}` still running after {timeout:.0f} s: a rank is hanging\n"
-                f"{self.output('stderr')[-3000:]}"
-            ) from None
-        return subprocess.CompletedProcess(
-            self.command, self.process.returncode, self.output("stdout"), self.output("stderr")
-        )
-
-    def stop(self) -> None:
-        """End torchrun and its workers; nothing happens to one that has ended.
-
-        torchrun starts each worker in a session of its own, out of reach of a signal to the
-        launcher's group: SIGTERM asks torchrun to stop them first, SIGKILL follows if it does not.
-        """
-        if self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):  # the group is already gone
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-    def output(self, stream: str) -> str:
-        return (self.folder / f"{stream}.txt").read_text(errors="replace")
-
-
-def start_torchrun(*args: str, cwd: str | Path) -> Launcher:
-    """Start ``torchrun ARGS`` from ``cwd``, one thread per worker.
-
-    Its output and its temporary files (torchelastic's log folders) go to a new folder
-    ``torchrun-*`` under ``cwd``, not to the system's temporary folder; output goes to files,
-    so that a chatty rank can never block on a full pipe.
-    """
-    folder = Path(tempfile.mkdtemp(prefix="torchrun-", dir=cwd))
-    command = [sys.executable, "-m", "torch.distributed.run", *args]
-    with (folder / "stdout.txt").open("w") as stdout, (folder / "stderr.txt").open("w") as stderr:
-        process = subprocess.Popen(
-            command,
-            cwd=cwd,
-            stdout=stdout,
-            stderr=stderr,
-            start_new_session=True,
-            env={**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(folder)},
-        )
-    return Launcher(process, command, folder)
+        Rows.read, loop._fit_preprocessor, Preprocessor.dataset = read, fit_preprocessor, dataset  # type: ignore[method-assign]

@@ -14,7 +14,7 @@ from torch import distributed
 import {{ cookiecutter.package_name }} as package
 from {{ cookiecutter.package_name }}.data import load_examples
 from {{ cookiecutter.package_name }}.inference import Predictor
-from {{ cookiecutter.package_name }}.testing import run_torchrun
+from {{ cookiecutter.package_name }}.launch import run_torchrun
 
 pytestmark = [
     pytest.mark.slow,

@@ -16,7 +16,7 @@ import pytest
 from torch import distributed
 
 import {{ cookiecutter.package_name }} as package
-from {{ cookiecutter.package_name }}.testing import free_port, node_options, run_torchrun_nodes, start_torchrun
+from {{ cookiecutter.package_name }}.launch import free_port, node_options, run_torchrun_nodes, start_torchrun
 
 pytestmark = [
     pytest.mark.slow,

@@ -9,7 +9,7 @@ import torch
 
 from {{ cookiecutter.package_name }}.config import TrainConfig
 from {{ cookiecutter.package_name }}.inference import Predictor
-from {{ cookiecutter.package_name }}.models import build_model
+from {{ cookiecutter.package_name }}.models import build_for
 from {{ cookiecutter.package_name }}.testing import assert_gradients_flow, assert_state_dicts_equal
 from {{ cookiecutter.package_name }}.training import (
     classification_loss,
@@ -36,8 +36,7 @@ def cpu_batch(tiny_dataset, preprocessor):
 @pytest.fixture
 def cpu_model(model_name, preprocessor):
     """A tiny model built on the CPU with the test's seed, to be copied to the GPU."""
-    options = {**preprocessor.model_inputs(), "hidden_size": 16, "dropout": 0.2}
-    return build_model(model_name, num_classes=len(preprocessor.classes), **options)
+    return build_for(model_name, preprocessor, hidden_size=16, dropout=0.2)
 
 
 def assert_on(device: torch.device, tensor: torch.Tensor, what: str) -> None:
@@ -83,8 +82,7 @@ def test_deterministic_mode_repeats_training_bit_for_bit_on_the_gpu(cuda, model_
 
     def run() -> torch.nn.Module:
         seed_everything(0)
-        options = {**preprocessor.model_inputs(), "dropout": 0.2}
-        model = build_model(model_name, num_classes=len(preprocessor.classes), **options).to(cuda)
+        model = build_for(model_name, preprocessor, dropout=0.2).to(cuda)
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
         train_one_epoch(model, [(features, labels)] * 5, classification_loss(), optimizer, cuda)
         return model

@@ -10,7 +10,8 @@ import torch
 import {{ cookiecutter.package_name }} as package
 from {{ cookiecutter.package_name }}.checkpoint import load_checkpoint
 from {{ cookiecutter.package_name }}.config import TrainConfig
-from {{ cookiecutter.package_name }}.testing import run_torchrun, trainable_parameters
+from {{ cookiecutter.package_name }}.launch import run_torchrun
+from {{ cookiecutter.package_name }}.testing import trainable_parameters
 from {{ cookiecutter.package_name }}.training import classification_loss, fit
 
 pytestmark = pytest.mark.gpu

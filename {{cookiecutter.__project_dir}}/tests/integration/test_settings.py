@@ -23,10 +23,10 @@ pytestmark = pytest.mark.slow
 def built(monkeypatch):
     """What ``fit`` asked the registry for, and the batch sizes the model saw in train mode."""
     seen: dict = {"options": None, "batches": []}
-    real_build = loop.build_model
+    real_build = loop.build_for
 
-    def build(name, **options):
-        model = real_build(name, **options)
+    def build(name, preprocessor, **options):
+        model = real_build(name, preprocessor, **options)
         seen["name"], seen["options"] = name, options
 
         def record(module, args):
@@ -36,7 +36,7 @@ def built(monkeypatch):
         model.register_forward_pre_hook(record)
         return model
 
-    monkeypatch.setattr(loop, "build_model", build)
+    monkeypatch.setattr(loop, "build_for", build)
     return seen
 
 

@@ -256,8 +256,10 @@ def test_a_calibrated_model_passes_the_calibration_check_at_any_sample_size(rows
 def test_an_overconfident_model_fails_the_calibration_check(rows):
     for seed in range(3):
         logits, labels = sample(rows, seed)
-        with pytest.raises(AssertionError, match=rf"expected calibration error .* on {rows} examples"):
+        with pytest.raises(AssertionError, match=rf"expected calibration error .* on {rows} examples.*: overconfident"):
             assert_calibrated(torch.softmax(logits * 3, dim=1), labels)  # logits tripled: far too sure
+        with pytest.raises(AssertionError, match=r"expected calibration error .*: underconfident"):
+            assert_calibrated(torch.softmax(logits / 3, dim=1), labels)  # logits cut to a third: too unsure
 
 
 @pytest.mark.parametrize(("right", "total"), [(24, 24), (22, 24), (33, 36), (470, 500), (4700, 5000)])

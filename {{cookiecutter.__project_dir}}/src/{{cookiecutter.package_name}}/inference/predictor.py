@@ -15,7 +15,7 @@ from torch import nn
 from ..checkpoint import damaged_checkpoint, load_model_state, read_checkpoint
 from ..config import PREDICT_BATCH
 from ..data import Preprocessor
-from ..models import build_model, move_inputs
+from ..models import build_for, move_inputs
 from ..task import Examples, Items, batches_of
 
 
@@ -51,12 +51,7 @@ class Predictor:
         checkpoint, sha256 = read_checkpoint(path)
         with damaged_checkpoint(path):
             preprocessor = Preprocessor.from_state_dict(checkpoint.preprocessor)
-            model = build_model(
-                checkpoint.model_name,
-                num_classes=len(preprocessor.classes),
-                **preprocessor.model_inputs(),
-                **checkpoint.model_options,
-            )
+            model = build_for(checkpoint.model_name, preprocessor, **checkpoint.model_options)
             load_model_state(model, checkpoint.model_state)
         source = {
             "model": checkpoint.model_name,

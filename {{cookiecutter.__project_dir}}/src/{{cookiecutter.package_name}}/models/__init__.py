@@ -7,6 +7,22 @@ from . import cnn, resnet  # noqa: F401  (registers the models)
 {%- elif cookiecutter.task == "text" -%}
 from . import cnn, transformer  # noqa: F401  (registers the models)
 {%- endif %}
-from .registry import available_models, build_model, frozen_parameters, model_recipe, move_inputs, register_model
+from .registry import (
+    available_models,
+    build_for,
+    build_model,
+    frozen_parameters,
+    model_recipe,
+    move_inputs,
+    register_model,
+)
 
-__all__ = ["available_models", "build_model", "frozen_parameters", "model_recipe", "move_inputs", "register_model"]
+__all__ = [
+    "available_models",
+    "build_for",
+    "build_model",
+    "frozen_parameters",
+    "model_recipe",
+    "move_inputs",
+    "register_model",
+]

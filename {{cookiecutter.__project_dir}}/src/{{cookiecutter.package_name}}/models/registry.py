@@ -76,6 +76,13 @@ def build_model(name: str, *, num_classes: int, **sizes_and_options) -> nn.Modul
     return factory(num_classes=num_classes, **sizes_and_options)
 
 
+def build_for(name: str, preprocessor: Any, **options: Any) -> nn.Module:
+    """Build a registered model sized for a fitted preprocessor: as many outputs as its classes,
+    the input sizes of its ``model_inputs()``; ``options`` add to them or override them."""
+    sizes = {"num_classes": len(preprocessor.classes), **preprocessor.model_inputs()}
+    return build_model(name, **{**sizes, **options})
+
+
 def move_inputs(model: nn.Module, inputs: torch.Tensor, device: torch.device) -> torch.Tensor:
     """``inputs`` on ``device``; floating-point inputs in the type of the model's weights (see
     ``TrainConfig.precision``), token ids and other integers as they are."""

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Sized
+from typing import Any, cast
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -97,7 +97,7 @@ def make_loader(
     dataset's ``__getitems__`` call; ``pin_memory`` speeds copies to a CUDA device.
     """
     sampler = GlobalBatchSampler(
-        len(dataset), batch_size, shuffle=shuffle, seed=seed, num_replicas=num_replicas, rank=rank
+        len(cast(Sized, dataset)), batch_size, shuffle=shuffle, seed=seed, num_replicas=num_replicas, rank=rank
     )
     return DataLoader(
         dataset,

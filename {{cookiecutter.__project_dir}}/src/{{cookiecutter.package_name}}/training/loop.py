@@ -9,16 +9,16 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..checkpoint import (
     Checkpoint,
@@ -31,9 +31,9 @@ from ..checkpoint import (
 from ..config import TrainConfig
 from ..data import Preprocessor, load_examples
 from ..files import write_json
-from ..models import build_model, move_inputs
+from ..models import build_for, move_inputs
 from ..progress import progress
-from ..task import Examples
+from ..task import Batch, Examples
 from .distributed import (
     DistributedContext,
     all_reduce_sum,
@@ -42,7 +42,7 @@ from .distributed import (
     distributed,
     distributed_world_size,
 )
-from .loader import make_loader, worker_count
+from .loader import GlobalBatchSampler, make_loader, worker_count
 from .losses import classification_loss
 from .report import write_report
 from .runs import claim_run_folder, point_latest_at, record_run
@@ -76,8 +76,8 @@ def default_dtype(dtype: torch.dtype) -> Iterator[None]:
 
 def train_one_epoch(
     model: nn.Module,
-    loader: DataLoader,
-    loss_fn: nn.Module,
+    loader: DataLoader | Sequence[Batch],
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     optimizer: torch.optim.Optimizer,
     device: torch.device | str,
     *,
@@ -124,8 +124,8 @@ def train_one_epoch(
         total += loss_value * len(labels)
         correct += (logits.detach().argmax(dim=1) == labels).sum()
         rows += len(labels)
-    total, correct, rows = all_reduce_sum([total, correct.item(), rows], device)
-    return {"loss": total / max(rows, 1), "accuracy": correct / max(rows, 1)}
+    summed, right, counted = all_reduce_sum([total, correct.item(), rows], device)
+    return {"loss": summed / max(counted, 1), "accuracy": right / max(counted, 1)}
 
 
 class TrainingDiverged(ValueError):
@@ -157,7 +157,12 @@ def _finite_or_stop(
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, device: torch.device | str) -> dict[str, float]:
+def evaluate(
+    model: nn.Module,
+    loader: Iterable[Batch],
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    device: torch.device | str,
+) -> dict[str, float]:
     """Loss and accuracy over ``loader`` in eval mode; the model's mode is restored afterwards.
 
     Summed batch by batch (``loss_fn`` must average over the rows of a batch, as the classification
@@ -177,10 +182,10 @@ def evaluate(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, device: t
             loss_sum += loss_fn(logits, target).double() * len(target)
             correct += (logits.argmax(dim=1) == target).sum()
             rows += len(target)
-        loss_sum, correct, rows = all_reduce_sum([loss_sum.item(), correct.item(), rows], device)
-        if rows == 0:
+        summed, right, counted = all_reduce_sum([loss_sum.item(), correct.item(), rows], device)
+        if counted == 0:
             raise ValueError("cannot evaluate on an empty loader")
-        return {"loss": loss_sum / rows, "accuracy": correct / rows}
+        return {"loss": summed / counted, "accuracy": right / counted}
     finally:
         model.train(was_training)
 
@@ -251,25 +256,28 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
     if config.amp and device.type != "cuda":
         raise ValueError(f"mixed precision (amp) needs a CUDA device, this run is on {device}")
     barrier()  # a checkpoint to resume from is complete before anyone reads it
-    resumed = load_checkpoint(config.resume) if config.resume else None
+    resume_from = config.resume or ""  # the checkpoint's path, named by errors in what it holds
+    resumed = load_checkpoint(resume_from) if resume_from else None
     if resumed is not None:
-        with damaged_checkpoint(config.resume):
+        with damaged_checkpoint(resume_from):
             config = _resume_config(config, resumed)
     seed_everything(config.seed)  # the same on every process: same split, same initial weights
 
     examples = load_examples(config.data)
     split = split_examples(examples, config.val_fraction, config.test_fraction, config.seed)
     if resumed is not None:
-        with damaged_checkpoint(config.resume):
+        with damaged_checkpoint(resume_from):
             preprocessor = Preprocessor.from_state_dict(resumed.preprocessor)
     else:
         preprocessor = _fit_preprocessor(config, examples.subset(split.train), context)
     workers = worker_count(config.num_workers)
-    loaders, datasets = {}, {}
+    loaders: dict[str, DataLoader] = {}
+    datasets: dict[str, Dataset] = {}
     for name, rows in (("train", split.train), ("val", split.val), ("test", split.test)):
-        dataset = datasets[name] = preprocessor.dataset(examples.subset(rows), train=name == "train", seed=config.seed)
+        dataset: Dataset = preprocessor.dataset(examples.subset(rows), train=name == "train", seed=config.seed)
+        datasets[name] = dataset
         if name != "train":  # every process scores its own rows, without the padding a sampler would add
-            dataset = Subset(dataset, range(context.rank, len(dataset), context.world_size))
+            dataset = Subset(dataset, range(context.rank, len(cast(Sized, dataset)), context.world_size))
         loaders[name] = make_loader(
             dataset,
             config.batch_size,
@@ -285,9 +293,7 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
 
     dtype = getattr(torch, config.precision)
     with default_dtype(dtype):  # weights drawn in the run's precision, not rounded from float32 draws
-        model = build_model(
-            config.model, num_classes=len(preprocessor.classes), **preprocessor.model_inputs(), **config.model_options()
-        )
+        model = build_for(config.model, preprocessor, **config.model_options())
     model.to(device, dtype=dtype)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     scaler = torch.amp.GradScaler(device.type) if config.amp else None
@@ -295,7 +301,7 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
     start_epoch = 0
     kept = KeptWeights(config.keep)
     if resumed is not None:
-        with damaged_checkpoint(config.resume):
+        with damaged_checkpoint(resume_from):
             load_model_state(model, resumed.resume_model_state or resumed.model_state)
             kept.resume(resumed)
             optimizer.load_state_dict(resumed.optimizer_state)
@@ -321,7 +327,7 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
         enabled=show_progress if context.is_main else False,
     )
     for epoch in epochs:
-        loaders["train"].batch_sampler.set_epoch(epoch)
+        cast(GlobalBatchSampler, loaders["train"].batch_sampler).set_epoch(epoch)
         if hasattr(loaders["train"].dataset, "set_epoch"):  # augmentation drawn per epoch, not per process
             loaders["train"].dataset.set_epoch(epoch)
         train = train_one_epoch(trained, loaders["train"], loss_fn, optimizer, device, scaler=scaler, epoch=epoch)

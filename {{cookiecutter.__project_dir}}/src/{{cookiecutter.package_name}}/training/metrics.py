@@ -86,4 +86,4 @@ def expected_calibration_error(probabilities: torch.Tensor, targets: torch.Tenso
     """
     found = calibration_bins(probabilities, targets, bins)
     total = len(targets)
-    return sum(b.rows / total * abs(b.accuracy - b.confidence) for b in found if b.rows)
+    return sum(b.rows / total * abs((b.accuracy or 0.0) - (b.confidence or 0.0)) for b in found if b.rows)

@@ -172,7 +172,7 @@ def calibration_figure(bins: Sequence[CalibrationBin], error: float):
     width = bins[0].upper - bins[0].lower
     lefts = [b.lower for b in bins]
     accuracy = [b.accuracy or 0.0 for b in bins]
-    confidence = [b.confidence if b.rows else b.lower + width / 2 for b in bins]
+    confidence = [b.confidence if b.rows and b.confidence is not None else b.lower + width / 2 for b in bins]
     top.bar(lefts, accuracy, width=width, align="edge", edgecolor="black", label="accuracy")
     gaps = [c - a if b.rows else 0.0 for b, a, c in zip(bins, accuracy, confidence, strict=True)]
     top.bar(

@@ -6,7 +6,7 @@ import os
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -63,7 +63,7 @@ def deterministic_mode(enabled: bool = True) -> Iterator[None]:
 def capture_rng_state() -> dict[str, Any]:
     """The state of every generator, in types that ``torch.load(weights_only=True)`` accepts."""
     version, keys, gauss = random.getstate()
-    np_state = np.random.get_state()
+    np_state = cast(tuple[Any, ...], np.random.get_state(legacy=True))  # (name, keys, position, has_gauss, gauss)
     state: dict[str, Any] = {
         "python": [version, list(keys), gauss],
         "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
