@@ -34,6 +34,7 @@ from {{ cookiecutter.package_name }}.data.images import image_series
 {%- elif cookiecutter.task == "tabular" %}
 from {{ cookiecutter.package_name }}.data.schema import COLUMNS
 {%- endif %}
+from {{ cookiecutter.package_name }}.inference import Predictor
 from {{ cookiecutter.package_name }}.models import available_models, build_for, model_recipe
 from {{ cookiecutter.package_name }}.task import Examples
 from {{ cookiecutter.package_name }}.training import Split, split_examples
@@ -332,3 +333,16 @@ def make_model(preprocessor: Preprocessor, device: torch.device) -> Callable[...
 def tiny_model(model_name: str, make_model: Callable[..., nn.Module]) -> nn.Module:
     """A freshly initialised tiny instance of each registered model (built with the test's seed)."""
     return make_model(model_name)
+
+
+@pytest.fixture
+def predictor(tiny_model: nn.Module, preprocessor: Preprocessor, device: torch.device) -> Predictor:
+    """Each registered model, untrained and tiny, with the fitted preprocessing: enough to test the plumbing
+    (the integration tier's ``predictor`` serves its trained checkpoint instead)."""
+    return Predictor(tiny_model, preprocessor, device)
+
+
+@pytest.fixture
+def any_predictor(make_model: Callable[..., nn.Module], preprocessor: Preprocessor, device: torch.device) -> Predictor:
+    """A predictor around the first registered model, for checks that do not depend on the model."""
+    return Predictor(make_model(available_models()[0]), preprocessor, device)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from {{ cookiecutter.package_name }}.config import TrainConfig
+from {{ cookiecutter.package_name }}.inference import Predictor
 from {{ cookiecutter.package_name }}.training import TrainResult, fit
 
 QUICK = {"epochs": 3, "seed": 0, "device": "cpu"}
@@ -54,3 +55,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory, quick_data: str | None) ->
     """The default model trained for a few epochs on ``quick_data``, with its checkpoint and report on disk."""
     output_dir = tmp_path_factory.mktemp("trained")
     return fit(TrainConfig(**QUICK, data=quick_data, output_dir=str(output_dir)), show_progress=False)
+
+
+@pytest.fixture(scope="module")
+def predictor(trained: TrainResult) -> Predictor:
+    """The trained run's checkpoint, served (it stands in for the unit tier's untrained ``predictor``)."""
+    return Predictor.from_checkpoint(trained.checkpoint_path)

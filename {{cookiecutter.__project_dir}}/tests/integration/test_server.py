@@ -168,11 +168,6 @@ def assert_same_answers(got: list[dict[str, Any]], expected: list[dict[str, Any]
 
 # -- fixtures -----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def predictor(trained) -> Predictor:
-    return Predictor.from_checkpoint(trained.checkpoint_path)
-
-
-@pytest.fixture(scope="module")
 def held_out(embedded_examples, split):
     """Six examples the model never trained on: their raw inputs and the items a client sends for them."""
     inputs = embedded_examples.subset(split.test[:6]).read()

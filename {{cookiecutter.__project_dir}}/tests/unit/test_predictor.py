@@ -27,18 +27,6 @@ def items_of(inputs) -> list:
 
 
 @pytest.fixture
-def predictor(tiny_model, preprocessor, device):
-    """Each registered model, untrained and tiny, with the fitted preprocessing: enough to test the plumbing."""
-    return Predictor(tiny_model, preprocessor, device)
-
-
-@pytest.fixture
-def any_predictor(make_model, preprocessor, device):
-    """A predictor around the first registered model, for checks that do not depend on the model."""
-    return Predictor(make_model(available_models()[0]), preprocessor, device)
-
-
-@pytest.fixture
 def held_out(embedded_examples, split):
     """Examples the model never trained on."""
     return embedded_examples.subset(split.test)
