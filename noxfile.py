@@ -25,6 +25,7 @@ TEST_REQUIREMENTS = (
     "ruff",
     "pre-commit",
     "check-jsonschema",
+    "zizmor",
 )
 
 

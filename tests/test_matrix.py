@@ -60,6 +60,8 @@ def test_combination_bakes_lints_and_passes_its_unit_tier(
         run(BIN / "check-jsonschema", "--builtin-schema", CI_SCHEMAS[answers["ci"]], *ci_files, cwd=project)
     else:
         assert ci_files == []
+    if answers["ci"] == "github":  # actions pinned to commits, no persisted credentials, no risky triggers
+        run(BIN / "zizmor", "--offline", *ci_files, cwd=project)
 
     python = task_project(answers["task"])[1]  # an environment with this task's dependencies
     result = run_project_tests(python, project, "tests/unit")

@@ -12,6 +12,7 @@ pytestmark = pytest.mark.slow
 
 SESSIONS = [
     "lint",
+    "audit",
     "unit",
     "integration",
     "distributed",
@@ -60,6 +61,24 @@ def test_the_type_checker_passes_on_every_task(task: str, task_project) -> None:
     result = run(python, "-m", "mypy", cwd=project, check=False)
     assert result.returncode == 0, f"mypy on the {task} project:\n{result.stdout[-4000:]}"
     assert "Success: no issues found" in result.stdout, result.stdout[-2000:]
+
+
+def test_the_audit_session_checks_the_workflows_and_never_passes_with_nothing_checked(default_project: Path) -> None:
+    """zizmor finds nothing in the workflows (actions pinned to commits, no persisted credentials);
+    pip-audit either checks every requirement or the session fails saying why. Here PyPI's feed
+    answers no package, and pip-audit alone would print "No known vulnerabilities found"."""
+    result = run(BIN / "nox", "-s", "audit", cwd=default_project, check=False)
+    output = result.stdout + result.stderr
+    assert "zizmor --offline" in output, output[-3000:]
+    assert "No findings to report" in output, f"zizmor's findings on the workflows:\n{output[-4000:]}"
+    if result.returncode == 0:  # the feed answered for every requirement
+        assert "could not be audited" not in output, (
+            f"the audit passed although pip-audit checked not every requirement:\n{output[-3000:]}"
+        )
+        assert "No known vulnerabilities found" in output, output[-3000:]
+    else:
+        assert "needs the network" in output, output[-3000:]
+        assert "nothing was checked" in output, output[-3000:]
 
 
 def test_gpu_session_fails_loudly_without_cuda(default_project: Path) -> None:

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 import nox
+from nox.command import CommandFailed
 
 nox.needs_version = ">=2024.10.9"
 nox.options.default_venv_backend = "{{ cookiecutter.venv_backend }}"
@@ -23,6 +24,9 @@ nox.options.error_on_missing_interpreters = True
 PACKAGE = "{{ cookiecutter.package_name }}"
 # The type checker of the lint session (the pre-commit hook `mypy`), pinned like the hooks' tools.
 MYPY = "mypy==2.4.1"
+# The supply-chain checks of the audit session.
+ZIZMOR = "zizmor==1.33.1"
+PIP_AUDIT = "pip-audit==2.10.1"
 COVERAGE_FAIL_UNDER = 85
 # `nox -s benchmark` fails when a benchmark's fastest round got this much slower than the
 # recorded baseline. The fastest round is the statistic least moved by other load on the machine.
@@ -91,6 +95,25 @@ def lint(session: nox.Session) -> None:
     # mypy reads the types of the project's dependencies: the hook runs in this environment, which has them.
     session.install(*constraint_args(), "-e", ".", MYPY, "pre-commit")
     session.run("pre-commit", "run", "--all-files", "--show-diff-on-failure", *session.posargs)
+
+
+@nox.session
+def audit(session: nox.Session) -> None:
+    """Supply chain: zizmor over the GitHub workflows (offline), pip-audit over every installed requirement."""
+    session.install(*constraint_args(), "-e", ".[test,serve]", "pip", ZIZMOR, PIP_AUDIT)
+    workflows = sorted(str(path) for path in Path(".github", "workflows").glob("*.yml"))
+    if workflows:
+        session.run("zizmor", "--offline", *workflows)
+    # --strict: a requirement pip-audit cannot check (its feed unreachable, a package the feed does not
+    # know) fails the audit; without it, it says "No known vulnerabilities found" having checked nothing.
+    try:
+        session.run("pip-audit", "--strict", "--skip-editable", "--progress-spinner", "off")
+    except CommandFailed:
+        session.error(
+            "pip-audit found known vulnerabilities or could not check every requirement (above): the audit "
+            "asks PyPI's vulnerability feed (pypi.org) and needs the network; where it cannot reach it, "
+            "nothing was checked and the audit fails rather than pass"
+        )
 
 
 @nox.session
