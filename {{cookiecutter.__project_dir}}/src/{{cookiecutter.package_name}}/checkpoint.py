@@ -100,7 +100,7 @@ class Checkpoint:
         return cls(**{key: value for key, value in payload.items() if key in known})
 
 
-# Every entry's type; the first ones must be there, the rest have defaults.
+# Every entry's type, checked where the entry is there.
 ENTRY_TYPES: dict[str, tuple[type, ...]] = {
     "format_version": (int,),
     "model_name": (str,),
@@ -117,7 +117,21 @@ ENTRY_TYPES: dict[str, tuple[type, ...]] = {
     "kept_val_loss": (float, int),
     "resume_model_state": (dict,),
 }
-REQUIRED_KEYS = frozenset(tuple(ENTRY_TYPES)[:9])
+# The entries every checkpoint holds; the others (a run's history, what it kept) have defaults, so
+# that a checkpoint written before them still loads.
+REQUIRED_KEYS = frozenset(
+    {
+        "format_version",
+        "model_name",
+        "model_options",
+        "model_state",
+        "optimizer_state",
+        "epoch",
+        "rng_state",
+        "config",
+        "preprocessor",
+    }
+)
 
 
 def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> Path:

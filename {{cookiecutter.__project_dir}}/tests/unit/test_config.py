@@ -54,6 +54,7 @@ def test_every_registered_model_accepts_the_config_options(model_name, preproces
         ({"device": "tpu"}, "device"),
         ({"precision": "float16"}, "precision must be one of float32, float64"),
         ({"precision": "float64", "amp": True}, "amp"),
+        ({"keep": "first"}, "keep must be one of best, last"),
     ],
     ids=lambda value: "-".join(value) if isinstance(value, dict) else None,
 )
