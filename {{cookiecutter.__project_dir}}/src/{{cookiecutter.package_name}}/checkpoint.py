@@ -50,7 +50,7 @@ class Checkpoint:
     optimizer_state: dict[str, Any] = field(default_factory=dict)
     rng_state: dict[str, Any] = field(default_factory=dict)
     scaler_state: dict[str, Any] = field(default_factory=dict)
-    history: list[dict[str, float]] = field(default_factory=list)
+    history: list[dict[str, float]] = field(default_factory=list)  # training.metrics.EpochRecord.to_dict() per epoch
     kept_epoch: int | None = None
     kept_val_loss: float = math.inf
     resume_model_state: dict[str, torch.Tensor] | None = None

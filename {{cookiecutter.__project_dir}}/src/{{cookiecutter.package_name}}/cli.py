@@ -178,15 +178,17 @@ def _with_stored_settings(parser: argparse.ArgumentParser, argv: list[str] | Non
 def _train(args: argparse.Namespace) -> int:
     from .training import fit
     from .training.distributed import is_main_process
+    from .training.metrics import SCORES
 
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     result = fit(config, show_progress=args.progress)
     if not is_main_process():  # under torchrun, rank 0 reports
         return 0
     metrics = result.metrics
+    test, val = (", ".join(f"{name} {metrics[f'{part}_{name}']:.4f}" for name in SCORES) for part in ("test", "val"))
     print(
-        f"test accuracy {metrics['test_accuracy']:.4f} on {metrics['rows']['test']} held-out examples "
-        f"(val {metrics['val_accuracy']:.4f}), weights of epoch {metrics['kept_epoch']} of {metrics['epochs']} "
+        f"test {test} on {metrics['rows']['test']} held-out examples "
+        f"(validation {val}), weights of epoch {metrics['kept_epoch']} of {metrics['epochs']} "
         f"(--keep {config.keep}); {metrics['seconds']:.1f} s; "
         f"checkpoint {result.checkpoint_path}"
     )

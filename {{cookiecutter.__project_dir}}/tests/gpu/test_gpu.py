@@ -97,7 +97,7 @@ def test_deterministic_mode_repeats_training_bit_for_bit_on_the_gpu(cuda, model_
 def test_a_short_training_run_on_the_gpu_lowers_the_loss(cuda, tmp_path, amp):
     config = TrainConfig(epochs=6, learning_rate=1e-2, device=str(cuda), amp=amp, output_dir=str(tmp_path))
     result = fit(config, show_progress=False)
-    losses = [round(h["train_loss"], 4) for h in result.history]
+    losses = [round(record.train["loss"], 4) for record in result.history]
     assert result.metrics["device"].startswith("cuda"), f"trained on {result.metrics['device']}"
     assert_on(cuda, next(result.model.parameters()), "the trained model")
     assert max(losses[-2:]) < losses[0] / 3, f"training loss per epoch on the GPU {losses}: it should fall 3x"

@@ -30,6 +30,7 @@ from {{ cookiecutter.package_name }}.training import (
     report,
     split_examples,
 )
+from {{ cookiecutter.package_name }}.training.metrics import SCORES, EpochRecord
 
 pytestmark = pytest.mark.slow
 
@@ -188,14 +189,36 @@ def test_the_calibration_shown_is_the_checkpoint_s_on_the_test_split(
 
 def test_the_epoch_table_has_a_row_per_epoch_of_the_history(run_folder: Path, read_report, trained) -> None:
     header, *rows = read_report(run_folder).table("history")
-    assert header == ["epoch", "train loss", "train accuracy", "validation loss", "validation accuracy"], header
+    assert header == ["epoch", "train accuracy", "train loss", "validation accuracy", "validation loss"], header
     assert len(rows) == len(trained.history), f"{len(rows)} rows for {len(trained.history)} epochs"
-    for row, epoch in zip(rows, trained.history, strict=True):
-        assert int(row[0]) == epoch["epoch"] + 1, f"row {row} is not epoch {epoch['epoch'] + 1}"
-        keys = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
-        for cell, key in zip(row[1:], keys, strict=True):
-            assert 0 <= epoch[key] < float("inf"), f"epoch {epoch['epoch']}: {key} is {epoch[key]}"
-            assert shown(cell) == pytest.approx(epoch[key], abs=SHOWN), f"epoch {row[0]}: {key} {cell}, history {epoch}"
+    for row, record in zip(rows, trained.history, strict=True):
+        assert int(row[0]) == record.epoch + 1, f"row {row} is not epoch {record.epoch + 1}"
+        values = (record.train["accuracy"], record.train["loss"], record.val["accuracy"], record.val["loss"])
+        for cell, name, value in zip(row[1:], header[1:], values, strict=True):
+            assert 0 <= value < float("inf"), f"epoch {row[0]}: {name} is {value}"
+            assert shown(cell) == pytest.approx(value, abs=SHOWN), f"epoch {row[0]}: {name} {cell}, history {record}"
+
+
+def test_a_score_added_to_the_table_reaches_the_history_metrics_and_report(
+    quick_config, read_report, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``metrics.SCORES`` is the one place to add a score: one whose every row counts 1 (so its
+    mean is exactly 1 on any split) must reach every epoch record, the checkpoint's history,
+    metrics.json, the report's tables and a learning curve of its own."""
+    monkeypatch.setitem(SCORES, "ones", lambda logits, labels, loss: torch.ones(len(labels)).sum())
+    result = fit(quick_config(report=True))
+    for record in result.history:
+        assert (record.train.get("ones"), record.val.get("ones")) == (1.0, 1.0), f"epoch record {record}"
+    stored = load_checkpoint(result.checkpoint_path).history
+    assert all((entry.get("train_ones"), entry.get("val_ones")) == (1.0, 1.0) for entry in stored), stored
+    written = json.loads((result.checkpoint_path.parent / "metrics.json").read_text())
+    for key in ("test_ones", "val_ones", "train_ones"):
+        assert written.get(key) == 1.0, f"metrics.json: {key} is {written.get(key)}"
+    page = read_report(result.checkpoint_path.parent)
+    assert shown(page.summary()["test ones"]) == 1.0, page.summary()
+    header = page.table("history")[0]
+    assert {"train ones", "validation ones"} <= set(header), header
+    assert (result.checkpoint_path.parent / "ones.png").is_file(), "no learning curve for the added score"
 
 
 # -- the report module, on numbers known by hand -----------------------------------------
@@ -207,8 +230,8 @@ def hand_made_run() -> dict:
     )
     return {
         "history": [
-            {"epoch": 0, "train_loss": 1.2, "val_loss": 1.1, "val_accuracy": 0.4},
-            {"epoch": 1, "train_loss": 0.8, "train_accuracy": 0.625, "val_loss": 0.9, "val_accuracy": 0.5},
+            EpochRecord(0, train={"loss": 1.2}, val={"loss": 1.1, "accuracy": 0.4}),
+            EpochRecord(1, train={"loss": 0.8, "accuracy": 0.625}, val={"loss": 0.9, "accuracy": 0.5}),
         ],
         "metrics": {"test_accuracy": 0.5, "test_loss": 0.9, "rows": dict(train=20, val=6, test=6)},
         "classes": ["ant", "bee", "cat"],
@@ -233,8 +256,8 @@ def test_the_confusion_table_has_a_row_per_true_class_and_the_error_is_the_hand_
     assert error == pytest.approx(expected, abs=SHOWN), f"ECE shown {error}, by hand {expected:.6f}"
     epochs = page.table("history")[1:]
     assert epochs == [
-        ["1", "1.2000", "–", "1.1000", "0.4000"],
-        ["2", "0.8000", "0.6250", "0.9000", "0.5000"],
+        ["1", "–", "1.2000", "0.4000", "1.1000"],
+        ["2", "0.6250", "0.8000", "0.5000", "0.9000"],
     ], epochs
 
 

@@ -107,8 +107,8 @@ def test_each_reported_metric_is_measured_on_its_own_split(trained, part):
     )
     if part == "val":  # the kept epoch's validation, in the history, scored the same model on the same rows
         kept = trained.history[metrics["kept_epoch"] - 1]
-        assert kept["val_loss"] == pytest.approx(loss, rel=1e-5), (
-            f"the kept epoch's val_loss {kept['val_loss']:.6f} differs from the validation split's {loss:.6f}"
+        assert kept.val["loss"] == pytest.approx(loss, rel=1e-5), (
+            f"the kept epoch's val_loss {kept.val['loss']:.6f} differs from the validation split's {loss:.6f}"
         )
 
 

@@ -21,7 +21,7 @@ from {{ cookiecutter.package_name }}.testing import (
     assert_state_dicts_equal,
     snapshot_parameters,
 )
-from {{ cookiecutter.package_name }}.training import fit, loop, split_examples
+from {{ cookiecutter.package_name }}.training import EpochRecord, fit, loop, split_examples
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +38,7 @@ def test_a_short_run_drives_the_training_loss_down(model_name, quick_config):
     split = split_examples(examples, config.val_fraction, config.test_fraction, config.seed)
     epochs = max(6, math.ceil(60 / math.ceil(len(split.train) / config.batch_size)))
     result = fit(replace(config, epochs=epochs), show_progress=False)
-    losses = [round(h["train_loss"], 4) for h in result.history]
+    losses = [round(record.train["loss"], 4) for record in result.history]
     assert len(losses) == epochs, f"history has {len(losses)} epochs, expected {epochs}"
     assert min(losses[-2:]) < 0.7 * losses[0], (
         f"training loss per epoch {losses}: neither of the last two is 30% below the first"
@@ -113,11 +113,11 @@ def test_a_run_keeps_scores_and_serves_the_weights_of_its_lowest_validation_loss
     assert_state_dicts_equal(first, result.model.state_dict(), "the trained model against the best epoch's weights")
     assert_state_dicts_equal(first, checkpoint.model_state, "the checkpoint's served weights vs the best epoch's")
     assert_state_dicts_equal(last, checkpoint.resume_model_state, "the weights to resume from vs the last epoch's")
-    assert result.metrics["val_loss"] == pytest.approx(result.history[0]["val_loss"], rel=1e-6), (
-        f"validation loss {result.metrics['val_loss']} reported, {result.history[0]['val_loss']} in the kept epoch: "
+    assert result.metrics["val_loss"] == pytest.approx(result.history[0].val["loss"], rel=1e-6), (
+        f"validation loss {result.metrics['val_loss']} reported, {result.history[0].val['loss']} in the kept epoch: "
         "the final scores are not of the kept weights"
     )
-    assert result.metrics["train_loss"] == result.history[0]["train_loss"], "train_loss is not the kept epoch's"
+    assert result.metrics["train_loss"] == result.history[0].train["loss"], "train_loss is not the kept epoch's"
 
 
 def test_keep_last_keeps_the_last_epochs_weights(quick_config, best_epoch_first):
@@ -133,7 +133,9 @@ def test_fit_writes_a_complete_checkpoint_and_metrics(trained):
     written = torch.load(trained.checkpoint_path, weights_only=True).keys()
     assert written >= REQUIRED_KEYS, f"checkpoint lacks {sorted(REQUIRED_KEYS - written)}"
     assert checkpoint.epoch == trained.metrics["epochs"] - 1, f"last epoch stored: {checkpoint.epoch}"
-    assert len(checkpoint.history) == trained.metrics["epochs"]
+    assert [EpochRecord.from_dict(entry) for entry in checkpoint.history] == trained.history, (
+        "the checkpoint's history does not read back as the run's epoch records"
+    )
     metrics = json.loads((trained.checkpoint_path.parent / "metrics.json").read_text())
     for key in ("test_accuracy", "val_accuracy", "test_loss", "val_loss", "train_loss", "rows", "seed"):
         assert key in metrics, f"metrics.json lacks '{key}': {sorted(metrics)}"

@@ -4,12 +4,14 @@ from .distributed import DistributedContext, distributed, resolve_device
 from .loader import make_loader
 from .loop import TrainingDiverged, TrainResult, evaluate, fit, train_one_epoch
 from .losses import classification_loss
-from .metrics import accuracy, calibration_bins, confusion_matrix, expected_calibration_error
+from .metrics import SCORES, EpochRecord, accuracy, calibration_bins, confusion_matrix, expected_calibration_error
 from .seed import capture_rng_state, deterministic_mode, restore_rng_state, seed_everything, seed_worker
 from .split import Split, split_examples, stratified_split
 
 __all__ = [
+    "SCORES",
     "DistributedContext",
+    "EpochRecord",
     "Split",
     "TrainResult",
     "TrainingDiverged",

@@ -44,6 +44,7 @@ from .distributed import (
 )
 from .loader import GlobalBatchSampler, make_loader, worker_count
 from .losses import classification_loss
+from .metrics import SCORES, EpochRecord, ScoreSums
 from .report import write_report
 from .runs import claim_run_folder, point_latest_at, record_run
 from .seed import capture_rng_state, deterministic_mode, restore_rng_state, seed_everything
@@ -58,7 +59,7 @@ class TrainResult:
     model: nn.Module
     preprocessor: Preprocessor
     metrics: dict[str, Any]
-    history: list[dict[str, float]] = field(default_factory=list)
+    history: list[EpochRecord] = field(default_factory=list)
     checkpoint_path: Path | None = None
     split: Split | None = None
 
@@ -84,24 +85,23 @@ def train_one_epoch(
     scaler: torch.amp.GradScaler | None = None,
     epoch: int = 0,
 ) -> dict[str, float]:
-    """One pass over ``loader`` in train mode: the mean training ``loss`` per row and the
-    ``accuracy``, the share of rows predicted right.
+    """One pass over ``loader`` in train mode: its scores (``metrics.SCORES``: the mean training
+    ``loss`` per row, the ``accuracy``, the share of rows predicted right).
 
     A step whose loss or gradient is not finite (nan, inf) is never taken: the pass stops with
     a ``TrainingDiverged`` naming the epoch (``epoch``, from 0) and the step. Under a ``scaler``
     only the loss is checked: the scaler itself skips steps whose scaled gradients overflow.
 
-    Both are measured on the logits each step computes anyway, so in train mode (dropout on)
+    The scores are measured on the logits each step computes anyway, so in train mode (dropout on)
     and with the weights as they were before that step: a running figure, not a second pass.
     With a ``scaler`` the forward pass runs under autocast (mixed precision on CUDA).
-    Under torchrun both are over the rows of every process, and each step's gradient is
+    Under torchrun they are over the rows of every process, and each step's gradient is
     that of the mean loss over the whole global batch, however its rows fell to the processes.
     """
     device = torch.device(device)
     model.train()
     world_size = distributed_world_size()
-    total, rows = 0.0, 0
-    correct = torch.zeros((), dtype=torch.long, device=device)  # summed on the device: no extra sync per step
+    scores = ScoreSums(device)
     for step, (inputs, labels) in enumerate(loader):
         inputs, labels = move_inputs(model, inputs, device), labels.to(device)
         optimizer.zero_grad(set_to_none=True)
@@ -114,18 +114,15 @@ def train_one_epoch(
             step_loss = loss * (len(labels) * world_size / global_rows)
         if scaler is None:
             step_loss.backward()
-            loss_value = _finite_or_stop(model, loss, epoch, step, len(loader))
+            _finite_or_stop(model, loss, epoch, step, len(loader))
             optimizer.step()
         else:
             scaler.scale(step_loss).backward()
-            loss_value = _finite_or_stop(model, loss, epoch, step, len(loader), gradients=False)
+            _finite_or_stop(model, loss, epoch, step, len(loader), gradients=False)
             scaler.step(optimizer)
             scaler.update()
-        total += loss_value * len(labels)
-        correct += (logits.detach().argmax(dim=1) == labels).sum()
-        rows += len(labels)
-    summed, right, counted = all_reduce_sum([total, correct.item(), rows], device)
-    return {"loss": summed / max(counted, 1), "accuracy": right / max(counted, 1)}
+        scores.add(logits, labels, loss)
+    return scores.means()
 
 
 class TrainingDiverged(ValueError):
@@ -137,9 +134,9 @@ ADVICE = "Lower --learning-rate, or look for extreme values in the data."
 
 def _finite_or_stop(
     model: nn.Module, loss: torch.Tensor, epoch: int, step: int, steps: int, *, gradients: bool = True
-) -> float:
-    """The loss of a step as a float, read from the device at once with the gradient norm;
-    TrainingDiverged if either is nan or inf. Under DDP every process holds the averaged gradient, so every one
+) -> None:
+    """TrainingDiverged if the loss of a step or its gradient norm (read from the device at once)
+    is nan or inf. Under DDP every process holds the averaged gradient, so every one
     stops at the same step (a process whose own loss alone is not finite stops, and torchrun ends the rest)."""
     norm = torch.zeros((), device=loss.device)
     if gradients:
@@ -153,7 +150,6 @@ def _finite_or_stop(
             f"the gradient norm {norm_value if gradients else 'unchecked'}; the step was not taken and "
             f"`latest` was not moved. {ADVICE}"
         )
-    return loss_value
 
 
 @torch.no_grad()
@@ -163,7 +159,8 @@ def evaluate(
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     device: torch.device | str,
 ) -> dict[str, float]:
-    """Loss and accuracy over ``loader`` in eval mode; the model's mode is restored afterwards.
+    """The scores (``metrics.SCORES``: loss, accuracy) over ``loader`` in eval mode; the model's
+    mode is restored afterwards.
 
     Summed batch by batch (``loss_fn`` must average over the rows of a batch, as the classification
     loss does), so memory holds one batch whatever the data's size. Under torchrun each process
@@ -173,19 +170,15 @@ def evaluate(
     was_training = model.training
     model.eval()
     try:
-        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        correct = torch.zeros((), dtype=torch.long, device=device)
-        rows = 0
+        scores = ScoreSums(device)
         for inputs, target in loader:
             inputs, target = move_inputs(model, inputs, device), target.to(device)
             logits = model(inputs)
-            loss_sum += loss_fn(logits, target).double() * len(target)
-            correct += (logits.argmax(dim=1) == target).sum()
-            rows += len(target)
-        summed, right, counted = all_reduce_sum([loss_sum.item(), correct.item(), rows], device)
-        if counted == 0:
-            raise ValueError("cannot evaluate on an empty loader")
-        return {"loss": summed / counted, "accuracy": right / counted}
+            scores.add(logits, target, loss_fn(logits, target))
+        try:
+            return scores.means()
+        except ValueError:
+            raise ValueError("cannot evaluate on an empty loader") from None
     finally:
         model.train(was_training)
 
@@ -250,23 +243,67 @@ def fit(config: TrainConfig, *, show_progress: bool | None = None) -> TrainResul
 
 def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool | None) -> TrainResult:
     started = time.perf_counter()
-    device = context.device
+    config, resumed = _settle_config(config, context)
+    seed_everything(config.seed)  # the same on every process: same split, same initial weights
+    data = _prepare_data(config, context, resumed)
+    model = _build_model(config, context, data.preprocessor, resumed)
+    named_by_run = config.output_dir is None  # a new folder under runs_dir, which `latest` will name
+    output_dir = _claim_output_dir(config, context)
+    config = replace(config, output_dir=str(output_dir))
+    if context.is_main:
+        record_run(output_dir, config)
+    checkpoint_path = output_dir / CHECKPOINT_NAME
+    history = _train_epochs(config, context, data, model, checkpoint_path, show_progress)
+    model.kept.restore(model.module)
+    metrics = _score(config, context, data, model, history, started)
+    if context.is_main:
+        write_json(metrics, output_dir / METRICS_NAME)
+        if config.report:
+            _report(config, data, model.module, context.device, output_dir, history, metrics)
+        if named_by_run:
+            point_latest_at(output_dir)
+    return TrainResult(
+        model.module,
+        data.preprocessor,
+        metrics,
+        history,
+        checkpoint_path if checkpoint_path.exists() else None,
+        data.split,
+    )
+
+
+def _settle_config(config: TrainConfig, context: DistributedContext) -> tuple[TrainConfig, Checkpoint | None]:
+    """Refuse a run the processes or the device cannot make; with ``--resume``, the stored run's
+    settings and its checkpoint."""
     if config.batch_size % context.world_size:
         raise ValueError(f"batch_size {config.batch_size} must be divisible by the {context.world_size} processes")
-    if config.amp and device.type != "cuda":
-        raise ValueError(f"mixed precision (amp) needs a CUDA device, this run is on {device}")
+    if config.amp and context.device.type != "cuda":
+        raise ValueError(f"mixed precision (amp) needs a CUDA device, this run is on {context.device}")
     barrier()  # a checkpoint to resume from is complete before anyone reads it
-    resume_from = config.resume or ""  # the checkpoint's path, named by errors in what it holds
-    resumed = load_checkpoint(resume_from) if resume_from else None
-    if resumed is not None:
-        with damaged_checkpoint(resume_from):
-            config = _resume_config(config, resumed)
-    seed_everything(config.seed)  # the same on every process: same split, same initial weights
+    if not config.resume:
+        return config, None
+    resumed = load_checkpoint(config.resume)
+    with damaged_checkpoint(config.resume):
+        return _resume_config(config, resumed), resumed
 
+
+@dataclass
+class RunData:
+    """A run's data: the examples, their split, the preprocessing fitted on the training split (or
+    resumed), and per split its dataset and loader (under torchrun, this process's share)."""
+
+    split: Split
+    preprocessor: Preprocessor
+    datasets: dict[str, Dataset]
+    loaders: dict[str, DataLoader]
+    workers: int
+
+
+def _prepare_data(config: TrainConfig, context: DistributedContext, resumed: Checkpoint | None) -> RunData:
     examples = load_examples(config.data)
     split = split_examples(examples, config.val_fraction, config.test_fraction, config.seed)
     if resumed is not None:
-        with damaged_checkpoint(resume_from):
+        with damaged_checkpoint(config.resume or ""):
             preprocessor = Preprocessor.from_state_dict(resumed.preprocessor)
     else:
         preprocessor = _fit_preprocessor(config, examples.subset(split.train), context)
@@ -288,120 +325,134 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
             rank=context.rank if name == "train" else 0,
             collate_fn=preprocessor.collate,
             persistent=name != "test",  # train and val are read every epoch, test once
-            pin_memory=device.type == "cuda",
+            pin_memory=context.device.type == "cuda",
         )
+    return RunData(split, preprocessor, datasets, loaders, workers)
 
+
+@dataclass
+class RunModel:
+    """The model and what trains it: ``module`` (what is saved and served), ``trained`` (the same
+    model, wrapped in DistributedDataParallel under torchrun), its optimiser, loss, gradient scaler
+    (mixed precision), the weights it keeps, the first epoch to train and the history so far."""
+
+    module: nn.Module
+    trained: nn.Module
+    optimizer: torch.optim.Optimizer
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    scaler: torch.amp.GradScaler | None
+    kept: KeptWeights
+    start_epoch: int = 0
+    history: list[EpochRecord] = field(default_factory=list)
+
+
+def _build_model(
+    config: TrainConfig, context: DistributedContext, preprocessor: Preprocessor, resumed: Checkpoint | None
+) -> RunModel:
+    """The registered model built for ``preprocessor`` in the run's precision, its optimiser and
+    the rest; with a checkpoint to resume from, everything as it was after its last epoch."""
+    device = context.device
     dtype = getattr(torch, config.precision)
     with default_dtype(dtype):  # weights drawn in the run's precision, not rounded from float32 draws
         model = build_for(config.model, preprocessor, **config.model_options())
     model.to(device, dtype=dtype)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     scaler = torch.amp.GradScaler(device.type) if config.amp else None
-    loss_fn = classification_loss()
-    start_epoch = 0
-    kept = KeptWeights(config.keep)
+    run = RunModel(model, model, optimizer, classification_loss(), scaler, KeptWeights(config.keep))
     if resumed is not None:
-        with damaged_checkpoint(resume_from):
+        with damaged_checkpoint(config.resume or ""):
             load_model_state(model, resumed.resume_model_state or resumed.model_state)
-            kept.resume(resumed)
+            run.kept.resume(resumed)
             optimizer.load_state_dict(resumed.optimizer_state)
             if scaler is not None and resumed.scaler_state:
                 scaler.load_state_dict(resumed.scaler_state)
             restore_rng_state(resumed.rng_state)
-        start_epoch = resumed.epoch + 1
-    trained = model
+            run.history = [EpochRecord.from_dict(entry) for entry in resumed.history]
+        run.start_epoch = resumed.epoch + 1
     if context.enabled:
-        trained = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        run.trained = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    return run
 
-    named_by_run = config.output_dir is None  # a new folder under runs_dir, which `latest` will name
-    output_dir = _claim_output_dir(config, context)
-    config = replace(config, output_dir=str(output_dir))
-    if context.is_main:
-        record_run(output_dir, config)
-    checkpoint_path = output_dir / CHECKPOINT_NAME
-    history: list[dict[str, float]] = list(resumed.history) if resumed else []
+
+def _train_epochs(
+    config: TrainConfig,
+    context: DistributedContext,
+    data: RunData,
+    model: RunModel,
+    checkpoint_path: Path,
+    show_progress: bool | None,
+) -> list[EpochRecord]:
+    """Train the epochs left, validate after each and (rank 0) save the checkpoint; the history."""
+    history = list(model.history)
+    device, train_loader = context.device, data.loaders["train"]
     epochs = progress(
-        range(start_epoch, config.epochs),
-        total=config.epochs - start_epoch,
+        range(model.start_epoch, config.epochs),
+        total=config.epochs - model.start_epoch,
         desc="train",
         enabled=show_progress if context.is_main else False,
     )
     for epoch in epochs:
-        cast(GlobalBatchSampler, loaders["train"].batch_sampler).set_epoch(epoch)
-        if hasattr(loaders["train"].dataset, "set_epoch"):  # augmentation drawn per epoch, not per process
-            loaders["train"].dataset.set_epoch(epoch)
-        train = train_one_epoch(trained, loaders["train"], loss_fn, optimizer, device, scaler=scaler, epoch=epoch)
-        val = evaluate(model, loaders["val"], loss_fn, device)
+        cast(GlobalBatchSampler, train_loader.batch_sampler).set_epoch(epoch)
+        if hasattr(train_loader.dataset, "set_epoch"):  # augmentation drawn per epoch, not per process
+            train_loader.dataset.set_epoch(epoch)
+        train = train_one_epoch(
+            model.trained, train_loader, model.loss_fn, model.optimizer, device, scaler=model.scaler, epoch=epoch
+        )
+        val = evaluate(model.module, data.loaders["val"], model.loss_fn, device)
         if not math.isfinite(val["loss"]):
             raise TrainingDiverged(
                 f"training diverged in epoch {epoch + 1}: the validation loss is {val['loss']} "
                 f"(the training loss {train['loss']}); `latest` was not moved. {ADVICE}"
             )
-        history.append(
-            {
-                "epoch": epoch,
-                "train_loss": train["loss"],
-                "train_accuracy": train["accuracy"],
-                "val_loss": val["loss"],
-                "val_accuracy": val["accuracy"],
-            }
-        )
-        kept.offer(model, epoch, val["loss"])
+        history.append(EpochRecord(epoch, train, val))
+        model.kept.offer(model.module, epoch, val["loss"])
         if hasattr(epochs, "set_postfix"):
             epochs.set_postfix(loss=f"{train['loss']:.3f}", val_acc=f"{val['accuracy']:.3f}")
         if context.is_main:
             checkpoint = Checkpoint(
                 model_name=config.model,
                 model_options=config.model_options(),
-                preprocessor=preprocessor.state_dict(),
+                preprocessor=data.preprocessor.state_dict(),
                 config=config.to_dict(),
                 epoch=epoch,
-                optimizer_state=optimizer.state_dict(),
+                optimizer_state=model.optimizer.state_dict(),
                 rng_state=capture_rng_state(),
-                scaler_state=scaler.state_dict() if scaler is not None else {},
-                history=history,
-                **kept.entries(model, epoch),
+                scaler_state=model.scaler.state_dict() if model.scaler is not None else {},
+                history=[record.to_dict() for record in history],
+                **model.kept.entries(model.module, epoch),
             )
             save_checkpoint(checkpoint, checkpoint_path)
         barrier()
+    return history
 
-    kept.restore(model)
-    test = evaluate(model, loaders["test"], loss_fn, device)
-    val = evaluate(model, loaders["val"], loss_fn, device)
-    trained_epoch = next((entry for entry in history if entry["epoch"] == kept.epoch), {})
-    metrics = {
-        "test_accuracy": test["accuracy"],
-        "test_loss": test["loss"],
-        "val_accuracy": val["accuracy"],
-        "val_loss": val["loss"],
-        "train_loss": trained_epoch.get("train_loss"),
-        "train_accuracy": trained_epoch.get("train_accuracy"),
+
+def _score(
+    config: TrainConfig,
+    context: DistributedContext,
+    data: RunData,
+    model: RunModel,
+    history: list[EpochRecord],
+    started: float,
+) -> dict[str, Any]:
+    """What ``metrics.json`` holds: the kept weights' scores on the test and validation splits and
+    in their training epoch (``test_<score>``, ``val_<score>``, ``train_<score>``), and the run."""
+    test = evaluate(model.module, data.loaders["test"], model.loss_fn, context.device)
+    val = evaluate(model.module, data.loaders["val"], model.loss_fn, context.device)
+    kept = next((record for record in history if record.epoch == model.kept.epoch), EpochRecord(-1))
+    split = data.split
+    return {
+        **{f"test_{name}": test[name] for name in SCORES},
+        **{f"val_{name}": val[name] for name in SCORES},
+        **{f"train_{name}": kept.train.get(name) for name in SCORES},
         "epochs": config.epochs,
-        "kept_epoch": kept.epoch + 1 if kept.epoch is not None else None,
+        "kept_epoch": model.kept.epoch + 1 if model.kept.epoch is not None else None,
         "model": config.model,
         "seed": config.seed,
         "processes": context.world_size,
-        "device": str(device),
+        "device": str(context.device),
         "rows": {"train": len(split.train), "val": len(split.val), "test": len(split.test)},
         "seconds": round(time.perf_counter() - started, 3),
     }
-    if context.is_main:
-        write_json(metrics, output_dir / METRICS_NAME)
-        if config.report:
-            test_loader = make_loader(
-                datasets["test"],
-                config.batch_size,
-                shuffle=False,
-                seed=config.seed,
-                num_workers=workers,
-                collate_fn=preprocessor.collate,
-            )
-            _report(model, test_loader, device, output_dir, history, metrics, preprocessor.classes)
-        if named_by_run:
-            point_latest_at(output_dir)
-    return TrainResult(
-        model, preprocessor, metrics, history, checkpoint_path if checkpoint_path.exists() else None, split
-    )
 
 
 @torch.no_grad()
@@ -426,13 +477,13 @@ def predict_probabilities(
 
 
 def _report(
+    config: TrainConfig,
+    data: RunData,
     model: nn.Module,
-    test_loader: DataLoader,
     device: torch.device,
     output_dir: Path,
-    history: list[dict[str, float]],
+    history: list[EpochRecord],
     metrics: dict[str, Any],
-    classes: list[str],
 ) -> None:
     """Write the run's report (see ``report.py``) from the whole test split, scored here once more:
     under torchrun each process holds only its share of it, and rank 0 alone calls this.
@@ -441,9 +492,22 @@ def _report(
     metrics are written already and they are the run; the report is a view of them.
     """
     try:
+        test_loader = make_loader(
+            data.datasets["test"],
+            config.batch_size,
+            shuffle=False,
+            seed=config.seed,
+            num_workers=data.workers,
+            collate_fn=data.preprocessor.collate,
+        )
         probabilities, labels = predict_probabilities(model, test_loader, device)
         write_report(
-            output_dir, history=history, metrics=metrics, classes=classes, probabilities=probabilities, labels=labels
+            output_dir,
+            history=history,
+            metrics=metrics,
+            classes=data.preprocessor.classes,
+            probabilities=probabilities,
+            labels=labels,
         )
     except Exception as err:  # whatever broke (a full disk, a font, a bug): the run itself stands
         print(

@@ -1,10 +1,83 @@
-"""Evaluation metrics."""
+"""What a run measures: the scores of every pass over a split, the epoch record, and the test
+split's confusion matrix and calibration."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import torch
+
+from .distributed import all_reduce_sum
+
+
+def _loss_sum(logits: torch.Tensor, labels: torch.Tensor, loss: torch.Tensor) -> torch.Tensor:
+    return loss.detach().double() * len(labels)  # the loss is the mean over the batch's rows
+
+
+def _right(logits: torch.Tensor, labels: torch.Tensor, loss: torch.Tensor) -> torch.Tensor:
+    return (logits.detach().argmax(dim=1) == labels).sum()
+
+
+# The scores of a pass over a split (each training epoch, each validation, the test split), by
+# name: what a batch adds to the score's sum, from its logits (N, C), labels (N,) and mean loss;
+# the score is that sum over the pass's rows (and processes) divided by the rows. This table is
+# the one place to add a score that is a mean over rows: it then reaches the epoch records, the
+# checkpoint's history, metrics.json (`test_<name>`, `val_<name>`, `train_<name>`), the report's
+# curves and tables, and the line `train` prints.
+SCORES: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "accuracy": _right,
+    "loss": _loss_sum,
+}
+
+
+class ScoreSums:
+    """The sums of every score over the batches of one pass, kept on the device (no wait for the
+    device at each step) until ``means`` reads them, summed over the processes under torchrun."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.sums = torch.zeros(len(SCORES), dtype=torch.float64, device=device)
+        self.rows = 0
+
+    def add(self, logits: torch.Tensor, labels: torch.Tensor, loss: torch.Tensor) -> None:
+        self.sums += torch.stack([score(logits, labels, loss).double() for score in SCORES.values()])
+        self.rows += len(labels)
+
+    def means(self) -> dict[str, float]:
+        """Each score over the rows of every process; ValueError if no process scored a row."""
+        *sums, rows = all_reduce_sum([*self.sums.tolist(), self.rows], self.device)
+        if rows == 0:
+            raise ValueError("no rows to score: the pass read no batch")
+        return {name: total / rows for name, total in zip(SCORES, sums, strict=True)}
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One epoch of a run: its index (from 0), the scores of its training pass (in train mode,
+    measured on the weights before each step) and those of the validation split after it."""
+
+    epoch: int
+    train: Mapping[str, float] = field(default_factory=dict)
+    val: Mapping[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, float]:
+        """The flat form a checkpoint's history holds: ``epoch``, ``train_<score>``, ``val_<score>``."""
+        return {
+            "epoch": self.epoch,
+            **{f"train_{name}": value for name, value in self.train.items()},
+            **{f"val_{name}": value for name, value in self.val.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, entry: Mapping[str, float]) -> EpochRecord:
+        """Read the flat form back; a score an older run did not record is absent, not invented."""
+        scores: dict[str, dict[str, float]] = {"train": {}, "val": {}}
+        for key, value in entry.items():
+            split, _, name = key.partition("_")
+            if split in scores and name:
+                scores[split][name] = float(value)
+        return cls(int(entry["epoch"]), scores["train"], scores["val"])
 
 
 def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:

@@ -1,7 +1,7 @@
 """The training report: what a run learned, as pictures and one page that any browser opens.
 
-``write_report`` draws the learning curves (loss and accuracy per epoch, training and
-validation), the confusion matrix on the test split and a reliability diagram with the expected
+``write_report`` draws the learning curves (each score of ``metrics.SCORES``, loss and accuracy,
+per epoch, training and validation), the confusion matrix on the test split and a reliability diagram with the expected
 calibration error, saves each as a PNG in the run folder and writes ``report.html`` beside them:
 the same pictures embedded as data URIs (one self-contained file, to mail or archive, that
 loads nothing from anywhere) and the numbers as tables.
@@ -17,33 +17,39 @@ import base64
 import html
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..files import write_bytes, write_text
-from .metrics import CalibrationBin, calibration_bins, confusion_matrix, expected_calibration_error
+from .metrics import (
+    SCORES,
+    CalibrationBin,
+    EpochRecord,
+    calibration_bins,
+    confusion_matrix,
+    expected_calibration_error,
+)
 
 REPORT_NAME = "report.html"
-# Each picture by its file name in the run folder, in the order the page shows them.
-PICTURES = {
-    "loss": "loss.png",
-    "accuracy": "accuracy.png",
-    "confusion": "confusion.png",
-    "calibration": "calibration.png",
-}
 CALIBRATION_BINS = 10
 # Above this many classes the confusion matrix's cells are too small to print their counts in.
 ANNOTATED_CLASSES = 20
 DPI = 100
 
 
+def picture_names() -> dict[str, str]:
+    """Each picture's file name in the run folder, in the order the page shows them: a learning
+    curve per score (``<score>.png``), then the confusion matrix and the reliability diagram."""
+    return {**{name: f"{name}.png" for name in SCORES}, "confusion": "confusion.png", "calibration": "calibration.png"}
+
+
 def write_report(
     folder: str | Path,
     *,
-    history: Sequence[dict[str, float]],
+    history: Sequence[EpochRecord],
     metrics: dict[str, Any],
     classes: Sequence[str],
     probabilities: torch.Tensor,
@@ -51,7 +57,7 @@ def write_report(
 ) -> Path:
     """Write the pictures and ``report.html`` into ``folder``; the page's path.
 
-    ``history`` holds one dict per epoch (train_loss, train_accuracy, val_loss, val_accuracy);
+    ``history`` holds a record per epoch (its training and validation scores);
     ``metrics`` is what ``metrics.json`` holds; ``probabilities`` (N, C) and ``labels`` (N,) are
     the model's on the test split. Everything is drawn in memory first, then each file is
     written atomically and the page last; if writing fails, the pictures this call wrote are
@@ -62,11 +68,11 @@ def write_report(
     matrix = confusion_matrix(predicted, labels, len(classes))
     bins = calibration_bins(probabilities, labels, CALIBRATION_BINS)
     error = expected_calibration_error(probabilities, labels, CALIBRATION_BINS)
+    names = picture_names()
     pictures = {
-        PICTURES["loss"]: draw_curves(history, "loss"),
-        PICTURES["accuracy"]: draw_curves(history, "accuracy"),
-        PICTURES["confusion"]: draw_confusion(matrix, classes),
-        PICTURES["calibration"]: draw_calibration(bins, error),
+        **{names[name]: draw_curves(history, name) for name in SCORES},
+        names["confusion"]: draw_confusion(matrix, classes),
+        names["calibration"]: draw_calibration(bins, error),
     }
     page = render_page(
         folder.name,
@@ -109,22 +115,23 @@ def _png(figure) -> bytes:
     return buffer.getvalue()
 
 
-def _series(history: Sequence[dict[str, float]], key: str) -> list[float]:
+def _series(scores: Sequence[Mapping[str, float]], name: str) -> list[float]:
     """One value per epoch; NaN (a gap in the curve) where an epoch lacks it, e.g. one trained
-    before the history recorded it."""
-    values = [entry.get(key) for entry in history]
+    before the history recorded that score."""
+    values = [entry.get(name) for entry in scores]
     return [math.nan if value is None else float(value) for value in values]
 
 
-def draw_curves(history: Sequence[dict[str, float]], metric: str) -> bytes:
-    """Training and validation ``metric`` ("loss" or "accuracy") per epoch, as PNG bytes."""
+def draw_curves(history: Sequence[EpochRecord], metric: str) -> bytes:
+    """Training and validation ``metric`` (a score: "loss", "accuracy") per epoch, as PNG bytes."""
     figure, axes = _figure(6, 4)
-    epochs = [entry["epoch"] + 1 for entry in history]
-    axes.plot(epochs, _series(history, f"train_{metric}"), marker="o", label=f"training {metric}")
-    axes.plot(epochs, _series(history, f"val_{metric}"), marker="s", label=f"validation {metric}")
+    epochs = [record.epoch + 1 for record in history]
+    train, val = _series([r.train for r in history], metric), _series([r.val for r in history], metric)
+    axes.plot(epochs, train, marker="o", label=f"training {metric}")
+    axes.plot(epochs, val, marker="s", label=f"validation {metric}")
     axes.set_xlabel("epoch")
     axes.set_ylabel(metric)
-    if metric == "accuracy":
+    if metric != "loss" and all(0 <= v <= 1 for v in train + val if not math.isnan(v)):  # a share of rows
         axes.set_ylim(0, 1.02)
     axes.xaxis.get_major_locator().set_params(integer=True)
     axes.grid(alpha=0.3)
@@ -240,7 +247,7 @@ def _image(name: str, data: bytes, description: str) -> str:
 def render_page(
     run: str,
     *,
-    history: Sequence[dict[str, float]],
+    history: Sequence[EpochRecord],
     metrics: dict[str, Any],
     classes: Sequence[str],
     matrix: torch.Tensor,
@@ -251,11 +258,9 @@ def render_page(
     """The report as one HTML page: the summary, the pictures and their numbers as tables."""
     rows = metrics.get("rows", {})
     summary = [
-        ("test accuracy", _number(metrics.get("test_accuracy"))),
-        ("test loss", _number(metrics.get("test_loss"))),
+        *((f"test {name}", _number(metrics.get(f"test_{name}"))) for name in SCORES),
         (f"expected calibration error ({len(bins)} bins)", _number(error)),
-        ("validation accuracy", _number(metrics.get("val_accuracy"))),
-        ("validation loss", _number(metrics.get("val_loss"))),
+        *((f"validation {name}", _number(metrics.get(f"val_{name}"))) for name in SCORES),
         ("rows (train / validation / test)", " / ".join(str(rows.get(k, "–")) for k in ("train", "val", "test"))),
         ("classes", ", ".join(classes)),
         ("model", str(metrics.get("model", "–"))),
@@ -266,17 +271,18 @@ def render_page(
     ]
     epochs = [
         [
-            str(entry["epoch"] + 1),
-            *(_number(entry.get(key)) for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy")),
+            str(record.epoch + 1),
+            *(_number(record.train.get(name)) for name in SCORES),
+            *(_number(record.val.get(name)) for name in SCORES),
         ]
-        for entry in history
+        for record in history
     ]
     confusion = [[name, *(str(int(v)) for v in counts)] for name, counts in zip(classes, matrix.tolist(), strict=True)]
     calibration = [
         [f"({b.lower:.1f}, {b.upper:.1f}]", str(b.rows), _number(b.confidence), _number(b.accuracy)] for b in bins
     ]
     total, right = int(matrix.sum()), int(matrix.diagonal().sum())
-    picture = {key: (name, pictures[name]) for key, name in PICTURES.items()}
+    picture = {key: (name, pictures[name]) for key, name in picture_names().items()}
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en">',
@@ -290,11 +296,10 @@ def render_page(
         "<h2>Learning curves</h2>",
         "<p>Training figures are measured during each epoch, in train mode (dropout on), on the "
         "weights before each step; validation figures after the epoch, in eval mode.</p>",
-        _image(*picture["loss"], "Training and validation loss per epoch"),
-        _image(*picture["accuracy"], "Training and validation accuracy per epoch"),
+        *(_image(*picture[name], f"Training and validation {name} per epoch") for name in SCORES),
         _table(
             "history",
-            ["epoch", "train loss", "train accuracy", "validation loss", "validation accuracy"],
+            ["epoch", *(f"train {name}" for name in SCORES), *(f"validation {name}" for name in SCORES)],
             epochs,
         ),
         "<h2>Confusion matrix on the test split</h2>",
