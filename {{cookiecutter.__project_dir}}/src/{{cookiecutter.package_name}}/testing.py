@@ -575,12 +575,14 @@ def calibration_threshold(
     A perfectly calibrated model with these very confidences still shows an error on a finite
     sample. Labels are drawn from the model's own probabilities ``draws`` times (seeded), and the
     99.9th percentile of the errors they give is the noise; the threshold is the larger of it
-    and ``tolerance``, the miscalibration accepted on a sample large enough to measure it."""
+    and ``tolerance``, the miscalibration accepted on a sample large enough to measure it.
+    Only whether a drawn label is the predicted one counts, so each draw is a coin that comes
+    up right with the row's confidence."""
     probabilities = probabilities.detach().cpu().double()
     generator = torch.Generator().manual_seed(seed)
-    confidence, predicted = probabilities.max(dim=1)
-    drawn = torch.multinomial(probabilities, draws, replacement=True, generator=generator)  # (N, draws)
-    correct = (drawn == predicted[:, None]).double()
+    confidence = probabilities.max(dim=1).values
+    uniform = torch.rand(len(confidence), draws, generator=generator, dtype=torch.float64)  # (N, draws)
+    correct = (uniform < confidence[:, None]).double()
     index = (torch.ceil(confidence * bins) - 1).clamp(0, bins - 1).long()
     members = torch.nn.functional.one_hot(index, bins).double()  # (N, bins)
     errors = (members.T @ (correct - confidence[:, None])).abs().sum(dim=0) / len(probabilities)

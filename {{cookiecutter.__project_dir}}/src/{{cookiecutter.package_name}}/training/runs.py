@@ -125,6 +125,7 @@ def environment(config: TrainConfig) -> dict[str, Any]:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "packages": package_versions(),
+        "torch": torch.__version__,  # with the build: the CPU and CUDA builds share a package version
         "cuda": torch.version.cuda if torch.cuda.is_available() else None,
         "git": git_state(),
         "data": {"path": str(data), "sha256": fingerprint(data)},
