@@ -80,6 +80,11 @@ def table_batches(
         raise FileNotFoundError(f"{path}: no such file")
     start = 1
     try:
+        if CUTS_AT_NUL and table_format(path) == "CSV" and (line := first_nul(path)):
+            raise error(
+                f"{path}: line {line} holds a NUL byte, at which pandas {pd.__version__} would silently cut "
+                "its value short (pandas 3, on Python 3.11 or later, reads it whole): remove the byte"
+            )
         with _open_table(path, text_columns, na_values, rows or BATCH_ROWS) as batches:
             for frame in batches:
                 frame.index = pd.RangeIndex(start, start + len(frame))
@@ -149,6 +154,19 @@ def first_non_utf8(path: str | Path) -> tuple[int, str] | None:
                     return line, f"{err.reason} at byte {err.start + 1} of the line"
     except (OSError, EOFError, lzma.LZMAError):
         return None
+    return None
+
+
+# pandas before 3 ends a CSV value at a NUL byte without a word: the rest of the value is lost.
+CUTS_AT_NUL = int(pd.__version__.split(".")[0]) < 3
+
+
+def first_nul(path: str | Path) -> int | None:
+    """The first line of a file (compressed or not) that holds a NUL byte; None where none does."""
+    with _binary(Path(path)) as handle:
+        for line, raw in enumerate(handle, start=1):
+            if b"\0" in raw:
+                return line
     return None
 
 

@@ -161,3 +161,17 @@ def test_a_byte_that_is_not_utf8_is_refused_naming_its_line(tmp_path, suffix):
     message = rf"table{re.escape(suffix)}: not a readable .*\(line {line} is not UTF-8 text: invalid"
     with pytest.raises(ValueError, match=message):
         list(store.table_batches(path))
+
+
+@pytest.mark.parametrize("cuts", [store.CUTS_AT_NUL, True], ids=["this-pandas", "a-pandas-that-cuts"])
+def test_a_nul_byte_in_a_csv_value_is_read_whole_or_refused_naming_its_line_never_cut(tmp_path, monkeypatch, cuts):
+    # pandas 2 ends a value at a NUL byte without a word ("ab\x00cd" reads "ab"); pandas 3 reads it whole.
+    monkeypatch.setattr(store, "CUTS_AT_NUL", cuts)
+    path = tmp_path / "texts.csv.gz"
+    path.write_bytes(gzip.compress(b'text,n\nfine,1\n"two\nlines",2\nab\x00cd,3\n'))
+    if cuts:
+        with pytest.raises(ValueError, match=r"texts.csv.gz: line 5 holds a NUL byte, at which pandas"):
+            list(store.table_batches(path, text_columns=("text",)))
+    else:
+        (frame,) = store.table_batches(path, text_columns=("text",))
+        assert frame["text"].tolist() == ["fine", "two\nlines", "ab\x00cd"], frame["text"].tolist()
