@@ -7,7 +7,6 @@ The task's own request checks (columns, categories, image files, texts) are in i
 from __future__ import annotations
 
 import itertools
-import pickle
 
 import numpy as np
 import pytest
@@ -146,11 +145,14 @@ def paths_in(value, prefix=()):
 
 
 def damaged(payload: dict, path: tuple, mutation: str) -> dict:
-    copy = pickle.loads(pickle.dumps(payload))  # deep, tensors included
+    """``payload`` with ``mutation`` at ``path``: the containers on the path are copies, the rest
+    (never changed by saving or serving) is shared."""
     *parents, last = path
-    holder = copy
+    copy = holder = dict(payload)
     for key in parents:
-        holder = holder[key]
+        child = holder[key]
+        holder[key] = child = list(child) if isinstance(child, list) else dict(child)
+        holder = child
     if mutation == "drop" or (mutation == "rename" and isinstance(holder, list)):
         del holder[last]
     elif mutation == "rename":
