@@ -72,7 +72,7 @@ class EpochRecord:
     @classmethod
     def from_dict(cls, entry: Mapping[str, float]) -> EpochRecord:
         """Read the flat form back; a score an older run did not record is absent, not invented."""
-        scores: dict[str, dict[str, float]] = {"train": {}, "val": {}}
+        scores: dict[str, dict[str, float]] = {split: {} for split in ("train", "val")}
         for key, value in entry.items():
             split, _, name = key.partition("_")
             if split in scores and name:
