@@ -20,10 +20,12 @@ from {{ cookiecutter.package_name }}.checkpoint import (
     load_checkpoint,
 )
 from {{ cookiecutter.package_name }}.config import TrainConfig
-from {{ cookiecutter.package_name }}.data import load_examples
+from {{ cookiecutter.package_name }}.data import embedded_dataset_path, load_examples
+from {{ cookiecutter.package_name }}.files import fingerprint
 from {{ cookiecutter.package_name }}.inference import Predictor
 from {{ cookiecutter.package_name }}.training import (
     calibration_bins,
+    card,
     confusion_matrix,
     expected_calibration_error,
     fit,
@@ -31,6 +33,7 @@ from {{ cookiecutter.package_name }}.training import (
     split_examples,
 )
 from {{ cookiecutter.package_name }}.training.metrics import SCORES, EpochRecord
+from {{ cookiecutter.package_name }}.training.runs import DISTRIBUTION
 
 pytestmark = pytest.mark.slow
 
@@ -286,7 +289,7 @@ def test_a_report_that_cannot_be_drawn_warns_and_the_run_stands(
     result = fit(config, show_progress=False)
     folder = Path(config.output_dir)
     left = sorted(p.name for p in folder.iterdir())
-    assert left == ["checkpoint.pt", "config.json", "environment.json", "metrics.json"], (
+    assert left == ["MODEL_CARD.md", "checkpoint.pt", "config.json", "environment.json", "metrics.json"], (
         f"a report that failed left {left}"
     )
     assert result.checkpoint_path is not None, "the run lost its checkpoint"
@@ -295,11 +298,55 @@ def test_a_report_that_cannot_be_drawn_warns_and_the_run_stands(
     assert "no font found" in err, f"the warning does not say what broke: {err!r}"
 
 
-def test_a_run_with_no_report_writes_none(quick_config) -> None:
+def test_a_run_with_no_report_writes_none_but_still_its_model_card(quick_config) -> None:
     config = quick_config(epochs=1, report=False)
     fit(config, show_progress=False)
     drawn = [name for name in (*PICTURES, "report.html") if (Path(config.output_dir) / name).exists()]
     assert not drawn, f"report=False wrote {drawn}"
+    assert (Path(config.output_dir) / card.CARD_NAME).is_file(), "report=False wrote no model card"
+
+
+# -- the model card ----------------------------------------------------------------------
+def test_the_model_card_states_the_run_s_own_figures(run_folder: Path, trained, held_out_predictions) -> None:
+    """Counted again here from the checkpoint served on the test split its stored settings give."""
+    text = (run_folder / card.CARD_NAME).read_text()
+    probabilities, labels = held_out_predictions
+    tested, right = len(labels), int((probabilities.argmax(dim=1) == labels).sum())
+    assert f"## Evaluation on the held-out test split ({tested} examples)" in text, "the card names another size"
+    assert f"Test accuracy {right / tested:.4f}: {right} of {tested} right" in text, (
+        f"{right} of {tested} test examples are right, the card says otherwise:\n{text[:1500]}"
+    )
+    low, high = map(float, re.search(r"95% interval ([\d.]+) to ([\d.]+)", text).groups())
+    assert low <= right / tested <= high, f"the interval {low}-{high} leaves out the accuracy {right / tested}"
+    assert high - low <= 4 / tested**0.5, f"the interval {low}-{high} is wider than {tested} examples leave"
+    error = expected_calibration_error(probabilities, labels)
+    assert f"Expected calibration error {error:.4f}" in text, f"the card's calibration is not {error:.4f}"
+    classes = Predictor.from_checkpoint(trained.checkpoint_path).classes
+    for index, name in enumerate(classes):
+        members = labels == index
+        hits = int((probabilities.argmax(dim=1)[members] == index).sum())
+        assert re.search(rf"^\| {re.escape(name)} \| {int(members.sum())} \| {hits} \(", text, re.MULTILINE), (
+            f"class {name}: {int(members.sum())} test examples, {hits} right; not so in the card"
+        )
+    config = load_checkpoint(trained.checkpoint_path).config
+    data = Path(config["data"]) if config["data"] else embedded_dataset_path()
+    assert f"| sha256 | `{fingerprint(data)}` |" in text, "the card names other data"
+    assert f"{DISTRIBUTION} train --config {Path(config['output_dir'], 'config.json').as_posix()}" in text
+
+
+def test_a_model_card_that_cannot_be_written_is_a_warning_and_leaves_nothing(
+    quick_config, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(card, "render_card", broken)
+    config = quick_config(epochs=1)
+    result = fit(config, show_progress=False)
+    assert not (Path(config.output_dir) / card.CARD_NAME).exists(), "a card that failed was left behind"
+    assert result.checkpoint_path is not None, "the run lost its checkpoint"
+    err = capsys.readouterr().err
+    assert re.search(r"warning: no model card .*disk full", err), f"no warning saying what broke: {err!r}"
 
 
 def test_importing_the_package_does_not_import_matplotlib() -> None:

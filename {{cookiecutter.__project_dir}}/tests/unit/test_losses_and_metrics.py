@@ -15,6 +15,7 @@ from {{ cookiecutter.package_name }}.training import (
     confusion_matrix,
     expected_calibration_error,
 )
+from {{ cookiecutter.package_name }}.training.card import wilson_interval
 
 NUM_CLASSES = 3
 
@@ -217,3 +218,14 @@ def test_calibration_bins_hold_each_row_once_with_its_bin_s_confidence_and_accur
     assert (bins[7].confidence, bins[7].accuracy) == pytest.approx((0.75, 0.5))
     assert (bins[9].confidence, bins[9].accuracy) == pytest.approx((0.95, 1.0))
     assert (bins[0].confidence, bins[0].accuracy) == (None, None), "an empty bin has no confidence or accuracy"
+
+
+@pytest.mark.parametrize(
+    ("right", "total", "low", "high"),
+    [(5, 10, 0.2366, 0.7634), (0, 10, 0.0, 0.2775), (10, 10, 0.7225, 1.0), (95, 100, 0.8883, 0.9785)],
+)
+def test_the_accuracy_interval_of_the_model_card_is_wilson_s(right, total, low, high):
+    # Published values of the 95% Wilson score interval; unlike p +- 1.96 sd it stays inside [0, 1]
+    # and is not empty when every example is right.
+    found = wilson_interval(right, total)
+    assert found == pytest.approx((low, high), abs=1e-4), f"{right} of {total}: {found}, expected ({low}, {high})"

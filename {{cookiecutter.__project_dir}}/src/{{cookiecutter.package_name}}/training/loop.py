@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -34,6 +35,7 @@ from ..files import write_json
 from ..models import build_for, move_inputs
 from ..progress import progress
 from ..task import Batch, Examples
+from .card import write_card
 from .distributed import (
     DistributedContext,
     all_reduce_sum,
@@ -229,8 +231,9 @@ class KeptWeights:
 
 def fit(config: TrainConfig, *, show_progress: bool | None = None) -> TrainResult:
     """Train as ``config`` says, into a run folder of its own (see ``runs.py``): ``config.json``,
-    ``environment.json``, ``checkpoint.pt``, ``metrics.json`` and, unless ``config.report`` is off,
-    the report (``report.html`` and its pictures, see ``report.py``). ``output_dir`` names the folder;
+    ``environment.json``, ``checkpoint.pt``, ``metrics.json``, the model card (``MODEL_CARD.md``,
+    see ``card.py``) and, unless ``config.report`` is off, the report (``report.html`` and its
+    pictures, see ``report.py``). ``output_dir`` names the folder;
     without it the run gets a new one under ``runs_dir``, and ``latest`` names it once it is done.
 
     Started by torchrun, every process runs this: the model is wrapped in
@@ -258,8 +261,7 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
     metrics = _score(config, context, data, model, history, started)
     if context.is_main:
         write_json(metrics, output_dir / METRICS_NAME)
-        if config.report:
-            _report(config, data, model.module, context.device, output_dir, history, metrics)
+        _describe(config, data, model.module, context.device, output_dir, history, metrics)
         if named_by_run:
             point_latest_at(output_dir)
     return TrainResult(
@@ -476,7 +478,7 @@ def predict_probabilities(
         model.train(was_training)
 
 
-def _report(
+def _describe(
     config: TrainConfig,
     data: RunData,
     model: nn.Module,
@@ -485,11 +487,12 @@ def _report(
     history: list[EpochRecord],
     metrics: dict[str, Any],
 ) -> None:
-    """Write the run's report (see ``report.py``) from the whole test split, scored here once more:
-    under torchrun each process holds only its share of it, and rank 0 alone calls this.
+    """Write the run's model card (``card.py``) and, unless ``config.report`` is off, its report
+    (``report.py``), from the whole test split scored here once more: under torchrun each process
+    holds only its share of it, and rank 0 alone calls this.
 
-    A report that cannot be written is a warning on stderr, not a failed run: the checkpoint and
-    metrics are written already and they are the run; the report is a view of them.
+    Neither that cannot be written fails the run: each is a warning on stderr. The checkpoint and
+    metrics are written already and they are the run; the card and the report are views of them.
     """
     try:
         test_loader = make_loader(
@@ -501,20 +504,26 @@ def _report(
             collate_fn=data.preprocessor.collate,
         )
         probabilities, labels = predict_probabilities(model, test_loader, device)
-        write_report(
-            output_dir,
-            history=history,
-            metrics=metrics,
-            classes=data.preprocessor.classes,
-            probabilities=probabilities,
-            labels=labels,
-        )
-    except Exception as err:  # whatever broke (a full disk, a font, a bug): the run itself stands
-        print(
-            f"warning: no training report in {output_dir} ({type(err).__name__}: {err}); "
-            "the checkpoint and metrics.json are written",
-            file=sys.stderr,
-        )
+    except Exception as err:  # whatever broke, the run itself stands
+        _warn(output_dir, "model card or training report", err)
+        return
+    views: list[tuple[str, Callable[..., Path]]] = [("model card", write_card)]
+    if config.report:
+        views.append(("training report", partial(write_report, history=history)))
+    classes = data.preprocessor.classes
+    for what, write in views:
+        try:
+            write(output_dir, metrics=metrics, classes=classes, probabilities=probabilities, labels=labels)
+        except Exception as err:  # a full disk, a font, a bug: the run itself stands
+            _warn(output_dir, what, err)
+
+
+def _warn(output_dir: Path, what: str, err: Exception) -> None:
+    print(
+        f"warning: no {what} in {output_dir} ({type(err).__name__}: {err}); "
+        "the checkpoint and metrics.json are written",
+        file=sys.stderr,
+    )
 
 
 def _fit_preprocessor(config: TrainConfig, train: Examples, context: DistributedContext) -> Preprocessor:
