@@ -17,7 +17,7 @@ from {{ cookiecutter.package_name }}.files import fingerprint
 
 pytestmark = pytest.mark.slow
 
-RUN_FILES = {"checkpoint.pt", "config.json", "environment.json", "metrics.json"}
+RUN_FILES = {"checkpoint.pt", "config.json", "environment.json", "metrics.json", "MODEL_CARD.md"}
 
 
 @pytest.fixture
