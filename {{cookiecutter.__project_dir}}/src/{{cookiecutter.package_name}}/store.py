@@ -82,8 +82,8 @@ def table_batches(
     try:
         if CUTS_AT_NUL and table_format(path) == "CSV" and (line := first_nul(path)):
             raise error(
-                f"{path}: line {line} holds a NUL byte, at which pandas {pd.__version__} would silently cut "
-                "its value short (pandas 3, on Python 3.11 or later, reads it whole): remove the byte"
+                f"{path}: not a readable CSV with pandas {pd.__version__} (line {line} holds a NUL byte, at which "
+                "it would silently cut the value short; pandas 3, on Python 3.11 or later, reads it whole)"
             )
         with _open_table(path, text_columns, na_values, rows or BATCH_ROWS) as batches:
             for frame in batches:

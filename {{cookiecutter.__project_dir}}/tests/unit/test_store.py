@@ -170,7 +170,7 @@ def test_a_nul_byte_in_a_csv_value_is_read_whole_or_refused_naming_its_line_neve
     path = tmp_path / "texts.csv.gz"
     path.write_bytes(gzip.compress(b'text,n\nfine,1\n"two\nlines",2\nab\x00cd,3\n'))
     if cuts:
-        with pytest.raises(ValueError, match=r"texts.csv.gz: line 5 holds a NUL byte, at which pandas"):
+        with pytest.raises(ValueError, match=r"texts.csv.gz: not a readable CSV with pandas .*\(line 5 holds a NUL"):
             list(store.table_batches(path, text_columns=("text",)))
     else:
         (frame,) = store.table_batches(path, text_columns=("text",))
