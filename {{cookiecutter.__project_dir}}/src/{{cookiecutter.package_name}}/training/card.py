@@ -167,7 +167,7 @@ def _number(value: Any) -> str:
 
 
 def _share(part: int, whole: int) -> str:
-    return f"{part} ({part / whole:.0%})" if whole else "–"
+    return f"{part} ({100 * part / whole:.0f} percent)" if whole else "–"
 
 
 def _cell(text: str) -> str:
