@@ -17,11 +17,10 @@ import torch
 
 from ..config import TrainConfig
 from ..files import write_text
-from .metrics import SCORES, confusion_matrix, expected_calibration_error
+from .metrics import CALIBRATION_BINS, SCORES, confusion_matrix, expected_calibration_error
 from .runs import CONFIG_NAME, DISTRIBUTION, ENVIRONMENT_NAME
 
 CARD_NAME = "MODEL_CARD.md"
-CALIBRATION_BINS = 10  # as in the report
 
 
 def wilson_interval(right: int, total: int, z: float = 1.96) -> tuple[float, float]:
@@ -74,9 +73,8 @@ def render_card(
 ) -> str:
     """The card as Markdown."""
     rows = metrics["rows"]
-    tested = int(rows["test"])
     matrix = confusion_matrix(probabilities.argmax(dim=1), labels, len(classes))
-    right = int(matrix.diagonal().sum())
+    tested, right = int(matrix.sum()), int(matrix.diagonal().sum())
     low, high = wilson_interval(right, tested)
     error = expected_calibration_error(probabilities, labels, CALIBRATION_BINS)
     model_options = TrainConfig.from_dict(config).model_options()

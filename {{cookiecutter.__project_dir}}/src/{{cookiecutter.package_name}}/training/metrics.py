@@ -31,6 +31,10 @@ SCORES: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Ten
 }
 
 
+# The equal-width confidence bins of the calibration error the report and the model card show.
+CALIBRATION_BINS = 10
+
+
 class ScoreSums:
     """The sums of every score over the batches of one pass, kept on the device (no wait for the
     device at each step) until ``means`` reads them, summed over the processes under torchrun."""

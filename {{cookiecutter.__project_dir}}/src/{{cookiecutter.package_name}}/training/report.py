@@ -25,6 +25,7 @@ import torch
 
 from ..files import write_bytes, write_text
 from .metrics import (
+    CALIBRATION_BINS,
     SCORES,
     CalibrationBin,
     EpochRecord,
@@ -34,7 +35,6 @@ from .metrics import (
 )
 
 REPORT_NAME = "report.html"
-CALIBRATION_BINS = 10
 # Above this many classes the confusion matrix's cells are too small to print their counts in.
 ANNOTATED_CLASSES = 20
 DPI = 100
