@@ -1,7 +1,8 @@
 """A baked project's command line and benchmarks, in a fresh environment; bad input is refused.
 
 Training, evaluating and predicting by the README's commands: test_generated_readme. Its own
-test suite runs through its nox sessions (test_project_tooling, test_matrix)."""
+test suite runs through its nox sessions (test_project_tooling for tables, test_matrix for
+images), and here for texts."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import EMBEDDED, ENV, TASKS, run
+from conftest import EMBEDDED, ENV, TASKS, run, run_project_tests
 
 pytestmark = pytest.mark.slow
 
@@ -34,6 +35,17 @@ def test_benchmarks_run_and_check_what_they_time(default_project: Path, default_
         check=False,
     )
     assert result.returncode == 0 and "4 passed" in result.stdout, result.stdout[-3000:]
+
+
+def test_the_text_project_passes_its_integration_and_regression_tiers(
+    task_project: Callable[[str], tuple[Path, Path]],
+) -> None:
+    """Its committed golden baseline holds for what the template's code trains, and every contract
+    holds on the embedded questions (its unit tier runs in test_matrix and test_pythons)."""
+    project, python = task_project("text")
+    result = run_project_tests(python, project, "tests/integration", "tests/regression", check=False)
+    summary = result.stdout.strip().splitlines()[-1]
+    assert result.returncode == 0 and " passed" in summary, result.stdout[-6000:]
 
 
 def test_console_script_and_module_are_the_same_cli(default_project: Path, default_python: Path) -> None:
