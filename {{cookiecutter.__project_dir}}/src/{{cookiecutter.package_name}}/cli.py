@@ -1,4 +1,4 @@
-"""Command line: ``train``, ``evaluate``, ``predict`` and ``serve``.
+"""Command line: ``train``, ``evaluate``, ``predict``, ``serve`` and ``export``.
 
 Bad input ends with a one-line message on stderr and exit status 2, never a traceback.
 """
@@ -24,6 +24,8 @@ from .threads import set_threads
 # Set by torchrun in every process it starts: such a process leaves by ``leave_now``.
 TORCHRUN = "TORCHELASTIC_RUN_ID"
 # What the `serve` extra installs (and what those import): missing, `serve` says how to get them.
+# What runs the model for evaluate, predict and serve: torch, or ONNX Runtime on an export.
+BACKENDS = ("torch", "onnx")
 SERVE_MODULES = {"fastapi", "starlette", "pydantic", "uvicorn", "h11", "click", "anyio", "python_multipart"}
 
 
@@ -107,7 +109,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--checkpoint", required=True, help="checkpoint written by train")
     _add_config_arguments(serve, ServeConfig)
-    for command in (train, evaluate, predict, serve):
+    for command in (evaluate, predict, serve):
+        command.add_argument(
+            "--backend",
+            choices=BACKENDS,
+            default="torch",
+            help="what runs the model: torch, or onnx (ONNX Runtime on the file `export` wrote beside the "
+            "checkpoint; the export extra) (default: %(default)s)",
+        )
+
+    export = commands.add_parser(
+        "export", help="write the model as a torch.export program and an ONNX model, checked (the export extra)"
+    )
+    export.add_argument("--checkpoint", required=True, help="checkpoint written by train")
+    export.add_argument("--output-dir", default=None, help="folder to write (default: export/ beside the checkpoint)")
+    export.add_argument(
+        "--data",
+        default=None,
+        help="labelled data whose first examples the files are checked on (default: the checkpoint's test split)",
+    )
+    export.add_argument("--overwrite", action="store_true", help="replace the output folder if it exists")
+    for command in (train, evaluate, predict, serve, export):
         _add_threads_argument(command)
     return parser
 
@@ -198,10 +220,9 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from .checkpoint import load_checkpoint
     from .data import load_examples
-    from .inference import Predictor
     from .training import split_examples
 
-    predictor = Predictor.from_checkpoint(args.checkpoint)
+    predictor = _predictor(args)
     if args.data is not None:
         examples, source = load_examples(args.data), args.data
     else:
@@ -215,13 +236,12 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from .files import atomic_open, check_output
-    from .inference import Predictor
     from .progress import progress
 
     batch_size = _batch_size(args)
     if args.output is not None:  # before any work: a refused output costs nothing
         check_output(args.output, [args.checkpoint, args.input], overwrite=args.overwrite)
-    predictor = Predictor.from_checkpoint(args.checkpoint)
+    predictor = _predictor(args)
     items = read_inputs(args.input)
     batches = progress(
         predictor.predict_batches(items, batch_size),
@@ -268,10 +288,31 @@ def _serve(args: argparse.Namespace) -> int:
             f"serve needs the serve extra ({err.name} is not installed): "
             "pip install '{{ cookiecutter.project_slug }}[serve]', or pip install -e '.[serve]' in the project folder"
         ) from None
-    from .inference import Predictor
-
-    server.serve(Predictor.from_checkpoint(args.checkpoint), config)
+    server.serve(_predictor(args), config)
     return 0
 
 
-COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "serve": _serve}
+def _predictor(args: argparse.Namespace) -> Any:
+    """The checkpoint's Predictor, run by the backend asked for."""
+    if args.backend == "onnx":
+        from .inference.exported import ExportedPredictor, export_folder
+
+        return ExportedPredictor(export_folder(args.checkpoint), checkpoint=args.checkpoint)
+    from .inference import Predictor
+
+    return Predictor.from_checkpoint(args.checkpoint)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .export import export_checkpoint
+
+    report = export_checkpoint(args.checkpoint, args.output_dir, args.data, overwrite=args.overwrite)
+    within = " and ".join(f"{difference:.1e} ({file})" for file, difference in report.differences.items())
+    print(
+        f"{' and '.join(report.differences)} written to {report.folder}: probabilities within {within} of the "
+        f"model's on {report.rows} examples and on one alone, the same labels"
+    )
+    return 0
+
+
+COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "serve": _serve, "export": _export}
