@@ -34,7 +34,7 @@ def test_benchmarks_run_and_check_what_they_time(default_project: Path, default_
         cwd=default_project,
         check=False,
     )
-    assert result.returncode == 0 and "4 passed" in result.stdout, result.stdout[-3000:]
+    assert result.returncode == 0 and "6 passed" in result.stdout, result.stdout[-3000:]
 
 
 def test_the_text_project_passes_its_integration_and_regression_tiers(

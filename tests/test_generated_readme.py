@@ -142,6 +142,37 @@ def test_serve_and_curl_commands_of_the_readme_work(
     assert "Finished server process" in log.read_text(), log.read_text()
 
 
+@pytest.mark.parametrize("task", TASKS)
+def test_export_commands_of_the_readme_work(task: str, task_project: Callable[[str], tuple[Path, Path]]) -> None:
+    """`export` as written, then `predict --backend onnx` as written: the same rows, labels and
+    probabilities (within the export's tolerance) as the same `predict` run by torch."""
+    project, python = task_project(task)
+    export_line, predict_line = sh_blocks((project / "README.md").read_text(), "Export")
+    if not (project / "runs/latest/checkpoint.pt").is_file():  # the train command of the README ran elsewhere
+        run(python.parent / "my-ml-project", "train", "--epochs", "1", cwd=project)
+    shutil.rmtree(project / "runs/latest/export", ignore_errors=True)
+    exported = run(python.parent / "my-ml-project", *shlex.split(export_line)[1:], cwd=project)
+    assert "model.pt2 and model.onnx written to runs/latest/export" in exported.stdout, exported.stdout
+    args = shlex.split(predict_line)
+    assert args[args.index("--backend") + 1] == "onnx", predict_line
+    run(python.parent / "my-ml-project", *args[1:], cwd=project)
+    output = args[args.index("--output") + 1]
+    without = [arg for arg in args[1:] if arg not in ("--backend", "onnx")]
+    without[without.index(output)] = "torch-predictions.csv"
+    run(python.parent / "my-ml-project", *without, "--overwrite", cwd=project)
+    with (project / output).open() as onnx_file, (project / "torch-predictions.csv").open() as torch_file:
+        by_onnx, by_torch = list(csv.DictReader(onnx_file)), list(csv.DictReader(torch_file))
+    assert len(by_onnx) == len(by_torch) > 0, f"{len(by_onnx)} rows by ONNX Runtime, {len(by_torch)} by torch"
+    for onnx_row, torch_row in zip(by_onnx, by_torch, strict=True):
+        assert onnx_row.keys() == torch_row.keys(), f"{list(onnx_row)}, not {list(torch_row)}"
+        probabilities = [name for name in torch_row if name.startswith("probability_")]
+        largest = max(abs(float(onnx_row[name]) - float(torch_row[name])) for name in probabilities)
+        assert largest <= 1e-4, f"ONNX Runtime's probabilities differ by {largest:.2g}: {onnx_row}, {torch_row}"
+        if onnx_row["label"] != torch_row["label"]:  # right only where the model is torn between two classes
+            second, first = sorted(float(torch_row[name]) for name in probabilities)[-2:]
+            assert first - second <= 2e-4, f"another label by ONNX Runtime: {onnx_row}, {torch_row}"
+
+
 # Each torchrun line as torchrun reads it, and its training arguments as the project's CLI reads them.
 PARSE_TORCHRUN = """
 import json, sys

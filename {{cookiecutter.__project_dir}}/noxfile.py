@@ -56,9 +56,13 @@ def constraint_args() -> list[str]:
     return [arg for path in files for arg in ("-c", path)]
 
 
-def install_project(session: nox.Session, *extra: str, serve: bool = False) -> None:
-    """The project with its test extra, and its serve extra where the session tests the HTTP server."""
-    session.install(*constraint_args(), "-e", ".[test,serve]" if serve else ".[test]", *extra)
+# The extras of the sessions that test the HTTP server (serve) and the exported models (export).
+ALL_EXTRAS = "test,serve,export"
+
+
+def install_project(session: nox.Session, *extra: str, extras: str = "test") -> None:
+    """The project with its test extra, or with ``ALL_EXTRAS`` where the session runs what they serve."""
+    session.install(*constraint_args(), "-e", f".[{extras}]", *extra)
 
 
 def bytecode_env(session: nox.Session) -> dict[str, str]:
@@ -100,7 +104,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def audit(session: nox.Session) -> None:
     """Supply chain: zizmor over the GitHub workflows (offline), pip-audit over every installed requirement."""
-    session.install(*constraint_args(), "-e", ".[test,serve]", "pip", ZIZMOR, PIP_AUDIT)
+    session.install(*constraint_args(), "-e", f".[{ALL_EXTRAS}]", "pip", ZIZMOR, PIP_AUDIT)
     workflows = sorted(str(path) for path in Path(".github", "workflows").glob("*.yml"))
     if workflows:
         session.run("zizmor", "--offline", *workflows)
@@ -126,7 +130,7 @@ def unit(session: nox.Session) -> None:
 @nox.session
 def integration(session: nox.Session) -> None:
     """Integration tier: short training runs, checkpoints, resume, inference, CLI, the HTTP server."""
-    install_project(session, serve=True)
+    install_project(session, extras=ALL_EXTRAS)
     pytest(session, *PARALLEL, "tests/integration", env=parallel_env())
 
 
@@ -147,7 +151,7 @@ def regression(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Every CPU tier with a coverage report; fails under the coverage threshold."""
-    install_project(session, serve=True)
+    install_project(session, extras=ALL_EXTRAS)
     pytest(
         session,
         f"--cov={PACKAGE}",
@@ -163,7 +167,7 @@ def benchmark(session: nox.Session) -> None:
     ``nox -s benchmark -- record`` records the baseline of this machine (in ``.benchmarks/``);
     ``nox -s benchmark`` compares with it and fails past ``BENCHMARK_FAIL``.
     """
-    install_project(session, "pytest-benchmark")
+    install_project(session, "pytest-benchmark", extras=ALL_EXTRAS)
     args = list(session.posargs)
     env = bytecode_env(session)
     options = ["benchmarks", "-p", "no:randomly", "--benchmark-sort=name", "--benchmark-columns=min,median,mean,rounds"]
@@ -217,7 +221,7 @@ def gpu(session: nox.Session) -> None:
 @nox.session(default=False)
 def flaky(session: nox.Session) -> None:
     """Run the CPU suite several times in random orders to surface order- or seed-dependent tests."""
-    install_project(session, serve=True)
+    install_project(session, extras=ALL_EXTRAS)
     runs = int(os.environ.get("FLAKY_RUNS", "10"))
     for seed in range(1, runs + 1):
         session.log(f"run {seed}/{runs}: random order seed {seed}")

@@ -37,6 +37,7 @@ from {{ cookiecutter.package_name }}.data.schema import COLUMNS
 from {{ cookiecutter.package_name }}.inference import Predictor
 from {{ cookiecutter.package_name }}.models import available_models, build_for, model_recipe
 from {{ cookiecutter.package_name }}.task import Examples
+from {{ cookiecutter.package_name }}.testing import TINY_MODEL_OPTIONS
 from {{ cookiecutter.package_name }}.training import Split, split_examples
 from {{ cookiecutter.package_name }}.training.seed import (
     capture_rng_state,
@@ -45,8 +46,6 @@ from {{ cookiecutter.package_name }}.training.seed import (
 )
 
 SEED = 0
-# Small enough that a forward and backward pass takes a millisecond.
-TINY_MODEL_OPTIONS = {"hidden_size": 16, "depth": 2}
 # Examples of each class in the tiny set (drawn from the training split).
 TINY_ROWS_PER_CLASS = 8
 

@@ -26,6 +26,9 @@ from .training.loop import train_one_epoch
 from .training.losses import classification_loss
 from .training.seed import capture_rng_state
 
+# The battery's tiny models: small enough that a forward and backward pass takes a millisecond.
+TINY_MODEL_OPTIONS = {"hidden_size": 16, "depth": 2}
+
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 __all__ = [

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from {{ cookiecutter.package_name }}.config import TrainConfig
+from {{ cookiecutter.package_name }}.data import write_examples
 from {{ cookiecutter.package_name }}.inference import Predictor
 from {{ cookiecutter.package_name }}.training import TrainResult, fit
 
@@ -33,6 +34,12 @@ def quick_config(tmp_path: Path, quick_data: str | None) -> Callable[..., TrainC
         return TrainConfig(**{**settings, **changes})
 
     return make
+
+
+@pytest.fixture
+def request_csv(tmp_path: Path, embedded_examples, split) -> Path:
+    """Ten held-out examples, written in the task's own format the way a user would hand them over."""
+    return write_examples(embedded_examples.subset(split.test[:10]), tmp_path / "requests.csv")
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import torch
 
 from {{ cookiecutter.package_name }} import cli
 from {{ cookiecutter.package_name }}.checkpoint import load_checkpoint, save_checkpoint
-from {{ cookiecutter.package_name }}.data import read_inputs, write_examples
+from {{ cookiecutter.package_name }}.data import read_inputs{% if cookiecutter.task == 'image' %}, write_examples{% endif %}
 from {{ cookiecutter.package_name }}.inference import Predictor
 from {{ cookiecutter.package_name }}.task import read_all
 
@@ -33,12 +33,6 @@ for module in pkgutil.walk_packages({{ cookiecutter.package_name }}.__path__, "{
         importlib.import_module(module.name)
 sys.exit(cli.main(["serve", "--checkpoint", sys.argv[1]]))
 """
-
-
-@pytest.fixture
-def request_csv(tmp_path, embedded_examples, split):
-    """Ten held-out examples, written in the task's own format the way a user would hand them over."""
-    return write_examples(embedded_examples.subset(split.test[:10]), tmp_path / "requests.csv")
 
 
 def test_train_writes_a_checkpoint_metrics_and_a_report_and_prints_the_accuracy(tmp_path, quick_data, capsys):
