@@ -153,7 +153,8 @@ def _onnx_program(model: nn.Module, features: torch.Tensor, name: str):
 def _dynamic_dims(features: torch.Tensor) -> dict[int, object]:
     """The batch dimension dynamic, by name; every other one dynamic where the model lets it be
     (a text's length), fixed where the model fixes it (a table's columns)."""
-    return {0: torch.export.Dim("batch"), **{dim: torch.export.Dim.AUTO for dim in range(1, features.ndim)}}
+    others = {dim: torch.export.Dim.AUTO for dim in range(1, features.ndim)}
+    return {0: torch.export.Dim("batch"), **others}
 
 
 def _input_name(onnx_file: Path) -> str:
