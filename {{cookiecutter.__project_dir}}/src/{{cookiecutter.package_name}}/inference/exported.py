@@ -44,7 +44,8 @@ def require_export_extra(command: str, modules: tuple[str, ...] = ("onnx", "onnx
                 raise
             raise ValueError(
                 f"{command} needs the export extra ({err.name} is not installed): "
-                "pip install '{{ cookiecutter.project_slug }}[export]', or pip install -e '.[export]' in the project folder"
+                "pip install '{{ cookiecutter.project_slug }}[export]', "
+                "or pip install -e '.[export]' in the project folder"
             ) from None
 
 
