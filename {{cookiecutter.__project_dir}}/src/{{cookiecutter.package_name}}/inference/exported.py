@@ -63,7 +63,7 @@ def read_record(folder: str | Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise FileNotFoundError(
             f"{folder}: no export there ({EXPORT_FILE} is missing); "
-            "write one with `{{ cookiecutter.project_slug }} export --checkpoint CHECKPOINT`"
+            "write one with the command `export --checkpoint CHECKPOINT` first"
         ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path}: not the JSON that export writes ({err})") from None
