@@ -58,6 +58,7 @@ DEPENDENCIES = {
     "httpx",
     "httpx2",
     "onnx",
+    "mlflow",
     "onnxscript",
     "onnx_ir",
     "onnxruntime",

@@ -219,14 +219,14 @@ def install(python: Path, *requirements: str, cwd: Path) -> None:
 
 
 def make_env(path: Path, project: Path) -> Path:
-    """A fresh environment holding ``project`` with its test, serve and export extras; returns its python."""
+    """A fresh environment holding ``project`` with every extra (test, serve, export, track); returns its python."""
     uv = shutil.which("uv", path=ENV["PATH"])
     if uv:
         run(uv, "venv", "-q", "--python", sys.executable, path, cwd=project)
     else:
         venv.create(path, with_pip=True)
     python = path / "bin" / "python"
-    install(python, "-e", ".[test,serve,export]", cwd=project)
+    install(python, "-e", ".[test,serve,export,track]", cwd=project)
     if "UV_FIND_LINKS" in ENV:  # a local wheel folder holds the pinned torch: a CUDA build is a wrong turn
         listed = "import importlib.metadata as m; print(sorted({d.metadata['Name'] for d in m.distributions()}))"
         names = run(python, "-c", listed, cwd=project).stdout

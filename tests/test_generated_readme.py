@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -171,6 +172,56 @@ def test_export_commands_of_the_readme_work(task: str, task_project: Callable[[s
         if onnx_row["label"] != torch_row["label"]:  # right only where the model is torn between two classes
             second, first = sorted(float(torch_row[name]) for name in probabilities)[-2:]
             assert first - second <= 2e-4, f"another label by ONNX Runtime: {onnx_row}, {torch_row}"
+
+
+def test_the_tracking_command_of_the_readme_shows_the_runs_train_logged(
+    task_project: Callable[[str], tuple[Path, Path]], tmp_path: Path
+) -> None:
+    """A `train` with the track extra installed, then `mlflow ui` as written (on a free port): its
+    REST API finds that run, named like its folder, with its test accuracy."""
+    project, python = task_project("tabular")
+    (ui_line,) = sh_blocks((project / "README.md").read_text(), "Track runs")
+    run(python.parent / "my-ml-project", "train", "--epochs", "2", "--name", "tracked-by-readme", cwd=project)
+    metrics = json.loads((project / "runs/tracked-by-readme/metrics.json").read_text())
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    args = shlex.split(ui_line)
+    assert args[0] == "mlflow" and "5000" in args, ui_line
+    args[args.index("5000")] = str(port)
+    log = tmp_path / "mlflow-ui.log"
+    with log.open("w") as out:
+        server = subprocess.Popen([python.parent / args[0], *args[1:]], cwd=project, env=ENV, stdout=out, stderr=out)
+    try:
+        found = search_tracked_run(f"http://127.0.0.1:{port}", "tracked-by-readme", server, log)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    test_accuracy = {metric["key"]: metric["value"] for metric in found["data"]["metrics"]}["test_accuracy"]
+    assert test_accuracy == pytest.approx(metrics["test_accuracy"]), found["data"]["metrics"]
+
+
+def search_tracked_run(url: str, name: str, server: subprocess.Popen, log: Path, timeout: float = 120) -> dict:
+    """The run called ``name`` in the project's experiment, as the tracking server's REST API gives it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"mlflow ui exited with status {server.returncode}:\n{log.read_text()}")
+        try:
+            query = urllib.parse.urlencode({"experiment_name": "my-ml-project"})
+            with urllib.request.urlopen(f"{url}/api/2.0/mlflow/experiments/get-by-name?{query}", timeout=5) as answer:
+                experiment = json.loads(answer.read())["experiment"]["experiment_id"]
+            body = json.dumps({"experiment_ids": [experiment], "filter": f"attributes.run_name = '{name}'"}).encode()
+            request = urllib.request.Request(
+                f"{url}/api/2.0/mlflow/runs/search", data=body, headers={"Content-Type": "application/json"}
+            )
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                runs = json.loads(answer.read()).get("runs", [])
+            assert len(runs) == 1, f"{len(runs)} runs named {name} in the store: {runs}"
+            return runs[0]
+        except OSError:  # not listening yet
+            time.sleep(0.5)
+    pytest.fail(f"mlflow ui did not answer within {timeout} s:\n{log.read_text()}")
 
 
 # Each torchrun line as torchrun reads it, and its training arguments as the project's CLI reads them.

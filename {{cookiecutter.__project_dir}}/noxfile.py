@@ -56,8 +56,9 @@ def constraint_args() -> list[str]:
     return [arg for path in files for arg in ("-c", path)]
 
 
-# The extras of the sessions that test the HTTP server (serve) and the exported models (export).
-ALL_EXTRAS = "test,serve,export"
+# The extras of the sessions that test the HTTP server (serve), the exported models (export) and
+# the tracked runs (track).
+ALL_EXTRAS = "test,serve,export,track"
 
 
 def install_project(session: nox.Session, *extra: str, extras: str = "test") -> None:

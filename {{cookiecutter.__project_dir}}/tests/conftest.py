@@ -38,13 +38,16 @@ from {{ cookiecutter.package_name }}.inference import Predictor
 from {{ cookiecutter.package_name }}.models import available_models, build_for, model_recipe
 from {{ cookiecutter.package_name }}.task import Examples
 from {{ cookiecutter.package_name }}.testing import TINY_MODEL_OPTIONS
-from {{ cookiecutter.package_name }}.training import Split, split_examples
+from {{ cookiecutter.package_name }}.training import Split, split_examples, tracking
 from {{ cookiecutter.package_name }}.training.seed import (
     capture_rng_state,
     restore_rng_state,
     seed_everything,
 )
 
+# The suite's many short runs are not logged to MLflow, nor those of the torchrun processes it starts
+# (test_tracking.py turns it back on for its own).
+os.environ[tracking.SWITCH] = "0"
 SEED = 0
 # Examples of each class in the tiny set (drawn from the training split).
 TINY_ROWS_PER_CLASS = 8

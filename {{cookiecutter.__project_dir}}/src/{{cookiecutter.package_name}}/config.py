@@ -103,6 +103,18 @@ class TrainConfig:
         },
     )
 
+    track: bool = field(
+        default=True,
+        metadata={"help": "log the run to MLflow where the track extra is installed (--no-track: not)"},
+    )
+    tracking_uri: str | None = field(
+        default=None,
+        metadata={
+            "help": "MLflow tracking URI (default: MLFLOW_TRACKING_URI where set, else the SQLite database "
+            "mlflow.db beside the run folder)"
+        },
+    )
+
     def __post_init__(self) -> None:
         recipe = model_recipe(self.model) if self.model in available_models() else {}
         for name in RECIPE_SETTINGS:

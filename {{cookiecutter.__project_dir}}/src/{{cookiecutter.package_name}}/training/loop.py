@@ -51,6 +51,7 @@ from .report import write_report
 from .runs import claim_run_folder, point_latest_at, record_run
 from .seed import capture_rng_state, deterministic_mode, restore_rng_state, seed_everything
 from .split import Split, split_examples
+from .tracking import require_tracking, track_run
 
 CHECKPOINT_NAME = "checkpoint.pt"
 METRICS_NAME = "metrics.json"
@@ -264,6 +265,7 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
         _describe(config, data, model.module, context.device, output_dir, history, metrics)
         if named_by_run:
             point_latest_at(output_dir)
+        _track(config, output_dir, history, metrics)
     return TrainResult(
         model.module,
         data.preprocessor,
@@ -281,6 +283,7 @@ def _settle_config(config: TrainConfig, context: DistributedContext) -> tuple[Tr
         raise ValueError(f"batch_size {config.batch_size} must be divisible by the {context.world_size} processes")
     if config.amp and context.device.type != "cuda":
         raise ValueError(f"mixed precision (amp) needs a CUDA device, this run is on {context.device}")
+    require_tracking(config)
     barrier()  # a checkpoint to resume from is complete before anyone reads it
     if not config.resume:
         return config, None
@@ -516,6 +519,23 @@ def _describe(
             write(output_dir, metrics=metrics, classes=classes, probabilities=probabilities, labels=labels)
         except Exception as err:  # a full disk, a font, a bug: the run itself stands
             _warn(output_dir, what, err)
+
+
+def _track(config: TrainConfig, output_dir: Path, history: list[EpochRecord], metrics: dict[str, Any]) -> None:
+    """Log the finished run to MLflow (``tracking.py``); where that fails, a warning: the run stands."""
+    try:
+        track_run(config, output_dir, history, metrics)
+    except Exception as err:  # a store that cannot be reached or written
+        print(
+            f"warning: {output_dir} was not tracked in MLflow ({type(err).__name__}: {_first_line(err)}); "
+            "the run folder holds all of it",
+            file=sys.stderr,
+        )
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _warn(output_dir: Path, what: str, err: Exception) -> None:

@@ -34,7 +34,17 @@ LATEST = "latest"
 RUN_FILES = ("checkpoint.pt", "metrics.json", CONFIG_NAME)
 # Settings that say where a run goes and what it writes besides, not what it learns: left out
 # of the folder name's hash.
-LOCATION_FIELDS = ("output_dir", "runs_dir", "name", "resume", "device", "num_workers", "report")
+LOCATION_FIELDS = (
+    "output_dir",
+    "runs_dir",
+    "name",
+    "resume",
+    "device",
+    "num_workers",
+    "report",
+    "track",
+    "tracking_uri",
+)
 DISTRIBUTION = "{{ cookiecutter.project_slug }}"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
