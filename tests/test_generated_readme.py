@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import shlex
 import shutil
@@ -191,11 +192,13 @@ def test_the_tracking_command_of_the_readme_shows_the_runs_train_logged(
     args[args.index("5000")] = str(port)
     log = tmp_path / "mlflow-ui.log"
     with log.open("w") as out:
-        server = subprocess.Popen([python.parent / args[0], *args[1:]], cwd=project, env=ENV, stdout=out, stderr=out)
+        command = [python.parent / args[0], *args[1:]]
+        # A session of its own: the server's worker processes end with it.
+        server = subprocess.Popen(command, cwd=project, env=ENV, stdout=out, stderr=out, start_new_session=True)
     try:
         found = search_tracked_run(f"http://127.0.0.1:{port}", "tracked-by-readme", server, log)
     finally:
-        server.terminate()
+        os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=60)
     test_accuracy = {metric["key"]: metric["value"] for metric in found["data"]["metrics"]}["test_accuracy"]
     assert test_accuracy == pytest.approx(metrics["test_accuracy"]), found["data"]["metrics"]
