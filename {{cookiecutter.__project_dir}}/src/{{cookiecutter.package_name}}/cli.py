@@ -218,18 +218,10 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from .checkpoint import load_checkpoint
-    from .data import load_examples
-    from .training import split_examples
+    from .training.runs import examples_to_score
 
     predictor = _predictor(args)
-    if args.data is not None:
-        examples, source = load_examples(args.data), args.data
-    else:
-        config = TrainConfig.from_dict(load_checkpoint(args.checkpoint).config)
-        examples = load_examples(config.data)
-        split = split_examples(examples, config.val_fraction, config.test_fraction, config.seed)
-        examples, source = examples.subset(split.test), "test split"
+    examples, source = examples_to_score(args.checkpoint, args.data)
     print(json.dumps({"source": source, **predictor.score(examples, _batch_size(args))}))
     return 0
 

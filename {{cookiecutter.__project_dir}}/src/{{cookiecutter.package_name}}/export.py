@@ -38,9 +38,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import load_checkpoint
-from .config import TrainConfig
-from .data import load_examples
 from .files import current_umask
 from .inference import Predictor
 from .inference.exported import (
@@ -51,7 +48,7 @@ from .inference.exported import (
     export_folder,
     require_export_extra,
 )
-from .training import split_examples
+from .training.runs import examples_to_score
 
 # Examples the parity check compares on: the first of the checkpoint's test split (or of --data).
 PARITY_ROWS = 256
@@ -79,7 +76,7 @@ def export_checkpoint(
         raise FileExistsError(f"{folder}: already exists (--overwrite replaces it)")
     predictor = Predictor.from_checkpoint(checkpoint)
     model = predictor.model.float().eval()
-    inputs, _ = next(_parity_examples(checkpoint, data).batches(PARITY_ROWS))
+    inputs, _ = next(examples_to_score(checkpoint, data)[0].batches(PARITY_ROWS))
     features = predictor.features(inputs)
     if len(features) < 2:
         raise ValueError("export needs at least 2 examples to check the model against (one alone, and a batch)")
@@ -123,15 +120,6 @@ def export_checkpoint(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ExportReport(folder, len(features), differences)
-
-
-def _parity_examples(checkpoint: str | Path, data: str | None):
-    """The labelled examples to compare on: ``data`` in full, else the checkpoint's own test split."""
-    if data is not None:
-        return load_examples(data)
-    config = TrainConfig.from_dict(load_checkpoint(checkpoint).config)
-    examples = load_examples(config.data)
-    return examples.subset(split_examples(examples, config.val_fraction, config.test_fraction, config.seed).test)
 
 
 def _exported_program(model: nn.Module, features: torch.Tensor, name: str) -> torch.export.ExportedProgram:

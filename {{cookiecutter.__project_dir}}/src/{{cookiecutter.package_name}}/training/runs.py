@@ -23,9 +23,12 @@ from typing import Any
 
 import torch
 
+from ..checkpoint import load_checkpoint
 from ..config import TrainConfig
-from ..data import embedded_dataset_path
+from ..data import embedded_dataset_path, load_examples
 from ..files import fingerprint, write_json, write_text
+from ..task import Examples
+from .split import split_examples
 
 CONFIG_NAME = "config.json"
 ENVIRONMENT_NAME = "environment.json"
@@ -183,3 +186,14 @@ def record_run(folder: Path, config: TrainConfig) -> None:
     """Write the run's resolved settings and environment into its folder."""
     write_json(config.to_dict(), folder / CONFIG_NAME)
     write_json(environment(config), folder / ENVIRONMENT_NAME)
+
+
+def examples_to_score(checkpoint: str | Path, data: str | None = None) -> tuple[Examples, str]:
+    """The labelled examples ``evaluate`` scores and ``export`` checks on, and what they are:
+    ``data`` in full, else the checkpoint's own test split (its run's data, split by its settings)."""
+    if data is not None:
+        return load_examples(data), data
+    config = TrainConfig.from_dict(load_checkpoint(checkpoint).config)
+    examples = load_examples(config.data)
+    split = split_examples(examples, config.val_fraction, config.test_fraction, config.seed)
+    return examples.subset(split.test), "test split"
