@@ -3,7 +3,6 @@ has the capacity to memorise random labels that a linear model cannot."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -31,22 +30,32 @@ def test_the_overfit_check_fails_for_a_model_that_returns_probabilities(tiny_mod
 
 @pytest.fixture(scope="module")
 def random_labels(embedded_examples, split, preprocessor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(inputs, labels): distinct training rows, four times as many as one row has values (at least
-    ``CAPACITY_ROWS``), each given a label drawn at random, so that no linear model fits them."""
+    """(inputs, labels): distinct training rows, four times as many as one row of them has values (at
+    least ``CAPACITY_ROWS``), each given a label drawn at random, so that no linear model fits them.
+    The smallest rows are taken (a batch of texts is as wide as its longest): no more values than
+    the check needs."""
     dataset = preprocessor.dataset(embedded_examples.subset(split.train), train=False)
-    inputs, _ = preprocessor.collate([dataset[i] for i in range(len(dataset))])
-    flat = inputs.reshape(len(inputs), -1)
-    rows = max(CAPACITY_ROWS, 4 * flat.shape[1])
-    distinct = np.sort(np.unique(flat.numpy(), axis=0, return_index=True)[1])  # the first of each repeated row
-    if len(distinct) < rows:  # too few for the check to mean anything: a linear model would fit them all
+    items = [dataset[i] for i in range(len(dataset))]
+    seen: set[tuple[tuple[int, ...], bytes]] = set()
+    distinct = []  # the first of each repeated row, smallest first (a stable sort keeps the data's order)
+    for index in sorted(range(len(items)), key=lambda i: items[i][0].numel()):
+        key = (tuple(items[index][0].shape), items[index][0].numpy().tobytes())
+        if key not in seen:
+            seen.add(key)
+            distinct.append(index)
+    rows = next(
+        (n for n in range(CAPACITY_ROWS, len(distinct) + 1) if n >= 4 * items[distinct[n - 1]][0].numel()), None
+    )
+    if rows is None:  # too few for the check to mean anything: a linear model would fit them all
         pytest.skip(
-            f"the capacity check needs {rows} distinct training rows (four times the {flat.shape[1]} values of a "
-            f"row), the training split has {len(distinct)}"
+            f"the capacity check needs {CAPACITY_ROWS} or more distinct training rows, four times the values of "
+            f"one row; the training split has {len(distinct)}, of up to {items[distinct[-1]][0].numel()} values"
         )
-    chosen = torch.from_numpy(distinct[:rows])
+    inputs, _ = preprocessor.collate([items[i] for i in sorted(distinct[:rows])])
+    assert len(inputs) >= 4 * inputs[0].numel(), f"{len(inputs)} rows of {inputs[0].numel()} values"
     generator = torch.Generator().manual_seed(0)
     labels = torch.randint(len(preprocessor.classes), (rows,), generator=generator)
-    return inputs[chosen], labels
+    return inputs, labels
 
 
 def test_every_model_memorises_random_labels(model_name, make_model, random_labels, device, learning_rate):

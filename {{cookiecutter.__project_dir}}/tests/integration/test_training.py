@@ -16,6 +16,7 @@ from {{ cookiecutter.package_name }}.data import Preprocessor, load_examples
 from {{ cookiecutter.package_name }}.inference import Predictor
 from {{ cookiecutter.package_name }}.models import model_recipe
 from {{ cookiecutter.package_name }}.testing import (
+    TINY_MODEL_OPTIONS,
     assert_parameters_changed,
     assert_state_dicts_differ,
     assert_state_dicts_equal,
@@ -52,9 +53,11 @@ def test_a_short_run_drives_the_training_loss_down(model_name, quick_config):
 
 
 def test_an_epoch_of_fit_changes_every_trainable_parameter(model_name, tmp_path, quick_config):
-    # keep="last": the weights of the second epoch, even where it scores worse than the first.
-    one = fit(quick_config(model=model_name, epochs=1, keep="last", output_dir=str(tmp_path / "one")))
-    two = fit(quick_config(model=model_name, epochs=2, resume=str(one.checkpoint_path)))
+    # keep="last": the weights of the second epoch, even where it scores worse than the first. A tiny
+    # model: every parameter is there whatever the width.
+    config = quick_config(model=model_name, keep="last", **TINY_MODEL_OPTIONS)
+    one = fit(replace(config, epochs=1, output_dir=str(tmp_path / "one")))
+    two = fit(replace(config, epochs=2, resume=str(one.checkpoint_path)))
     assert_parameters_changed(snapshot_parameters(one.model), two.model, what="the second epoch of fit")
 
 
