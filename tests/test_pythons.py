@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -44,13 +46,18 @@ def test_the_pinned_environment_of_every_task_resolves_on_every_python_a_project
     tmp_path: Path, version: str
 ) -> None:
     """The project's dependencies with every extra, within the template's constraints, for that Python."""
-    for task in TASKS:
-        project = bake(tmp_path / task, task=task, python_version=version)
-        resolved = run(
+    projects = {task: bake(tmp_path / task, task=task, python_version=version) for task in TASKS}
+
+    def resolve(task: str) -> subprocess.CompletedProcess:
+        return run(
             BIN / "uv", "pip", "compile", "pyproject.toml", "--extra", "test", "--extra", "serve",
             "--python-version", version, "-c", CONSTRAINTS, "--no-header", "--no-annotate", "-q",
-            cwd=project, check=False,
+            cwd=projects[task], check=False,
         )  # fmt: skip
+
+    with ThreadPoolExecutor(len(TASKS)) as pool:  # waiting on the package index, not on the CPU (baking chdirs)
+        resolutions = zip(TASKS, pool.map(resolve, TASKS), strict=True)
+    for task, resolved in resolutions:
         assert resolved.returncode == 0, (
             f"the {task} project's pinned environment does not resolve on Python {version}: add a release that "
             f"supports it to constraints.txt (an environment marker)\n{resolved.stderr[-3000:]}"
@@ -66,7 +73,9 @@ UNIT_RUNS = [(VERSIONS[0], task) for task in TASKS] + [(v, TASKS[0]) for v in VE
 
 @pytest.mark.parametrize(("version", "task"), UNIT_RUNS)
 def test_the_unit_tier_passes_on_the_python_a_project_claims(tmp_path: Path, version: str, task: str) -> None:
-    project = bake(tmp_path, task=task, python_version=version)
+    """Under another name than the default, so that the renamed package passes its tests too
+    (test_matrix collects every other combination's tests)."""
+    project = bake(tmp_path, project_name=f"Claims {version} {task}", task=task, python_version=version)
     git_init(project)
     python = interpreter(version)
     result = run(BIN / "nox", "-s", "unit", "--force-python", python, cwd=project, check=False)
