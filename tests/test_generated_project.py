@@ -1,8 +1,8 @@
 """A baked project's command line and benchmarks, in a fresh environment; bad input is refused.
 
 Training, evaluating and predicting by the README's commands: test_generated_readme. Its own
-test suite runs through its nox sessions (test_project_tooling for images, test_matrix for
-tables), and here for texts."""
+test suite runs through its nox sessions (test_project_tooling for tables, test_matrix for
+images), and here for texts."""
 
 from __future__ import annotations
 

@@ -83,10 +83,9 @@ def test_combination_bakes_lints_and_its_tests_import(
 
 @pytest.mark.slow
 def test_non_default_project_passes_its_whole_suite_with_coverage(tmp_path: Path) -> None:
-    """Another name, license, CI and minimum Python: every CPU tier through `nox -s tests`, on the
-    task whose suite is quickest (an image project runs its tier sessions in test_project_tooling)."""
-    answers = {"task": "tabular", "license": "Proprietary", "ci": "gitlab", "python_version": "3.11"}
-    project = bake(tmp_path, project_name="Penguin Lab", **answers)
+    """Another task, name, license, CI and minimum Python: every CPU tier through `nox -s tests`."""
+    answers = {"task": "image", "license": "Proprietary", "ci": "gitlab", "python_version": "3.11"}
+    project = bake(tmp_path, project_name="Digit Lab", **answers)
     result = run(BIN / "nox", "-s", "tests", cwd=project)
     output = result.stdout + result.stderr
     assert "Session tests was successful" in output, output[-3000:]

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import BIN, bake, git_init, install, run
+from conftest import BIN, install, run
 
 pytestmark = pytest.mark.slow
 
@@ -34,29 +34,27 @@ def test_nox_lists_every_session_with_a_description(default_project: Path) -> No
     assert defaults == {"lint", "unit"}, listing
 
 
-def test_every_cpu_tier_session_passes(tmp_path: Path) -> None:
-    """Each tier in its own fresh environment, on an image project; `tests` (every CPU tier, the
-    distributed one included, with coverage) runs on a tabular project in test_matrix."""
-    project = bake(tmp_path, task="image")
-    git_init(project)
+def test_every_cpu_tier_session_passes(default_project: Path) -> None:
+    """Each tier in its own fresh environment; `tests` (every CPU tier, the distributed one
+    included, with coverage) runs on the non-default project in test_matrix."""
     tiers = ["lint", "unit", "integration", "regression"]
     # As on CI images that forbid bytecode: the sessions must still cache it, in their own folder.
-    result = run(BIN / "nox", "-s", *tiers, cwd=project, env={"PYTHONDONTWRITEBYTECODE": "1"})
+    result = run(BIN / "nox", "-s", *tiers, cwd=default_project, env={"PYTHONDONTWRITEBYTECODE": "1"})
     output = result.stdout + result.stderr
     for name in tiers:
         assert f"Session {name} was successful" in output, f"session {name}:\n{output[-3000:]}"
     # Only the integration tier runs on pytest-xdist workers (see PARALLEL in the noxfile).
     workers = re.findall(r"^(\d+) workers? \[(\d+) items?\]", output, re.MULTILINE)
     assert len(workers) == 1, f"expected the integration session alone on pytest-xdist workers, found {workers}"
-    cache = project / ".nox" / "unit" / "pycache"
+    cache = default_project / ".nox" / "unit" / "pycache"
     assert any(cache.rglob("torch/__init__.*.pyc")), (
         f"the unit session cached no bytecode for torch under {cache}: every run compiles torch again"
     )
 
 
-@pytest.mark.parametrize("task", ["tabular", "text"])
+@pytest.mark.parametrize("task", ["image", "text"])
 def test_the_type_checker_passes_on_every_task(task: str, task_project) -> None:
-    """mypy as the lint session's hook runs it (the image project's runs in the lint session above),
+    """mypy as the lint session's hook runs it (the tabular project's runs in the lint session above),
     the data package held to the seam by seam.py."""
     project, python = task_project(task)
     install(python, "mypy", cwd=project)
