@@ -132,6 +132,35 @@ def test_evaluate_with_the_onnx_backend_scores_as_the_torch_backend(exported_run
     assert scores["onnx"] == scores["torch"], scores
 
 
+def test_serve_with_the_onnx_backend_serves_what_onnx_runtime_answers(
+    exported_run, embedded_examples, split, monkeypatch, onnx_batches
+):
+    # The command line as given, up to the HTTP server it would start: the predictor it serves and
+    # the description its /metadata gives, for each backend.
+    pytest.importorskip("fastapi", reason="the HTTP server needs the serve extra: pip install -e '.[test,serve]'")
+    from fastapi.testclient import TestClient
+
+    from {{ cookiecutter.package_name }}.inference import server
+
+    served: dict[str, Predictor] = {}
+    for backend in ("torch", "onnx"):
+        monkeypatch.setattr(server, "serve", lambda predictor, config, name=backend: served.update({name: predictor}))
+        assert cli.main(["serve", "--checkpoint", str(exported_run), "--backend", backend]) == 0
+    kind = type(served["onnx"]).__name__
+    assert isinstance(served["onnx"], ExportedPredictor), f"serve --backend onnx serves a {kind}"
+    inputs = embedded_examples.subset(split.test[:10]).read()
+    by_onnx = served["onnx"].predict_proba(inputs)
+    assert onnx_batches == [10], f"ONNX Runtime answered batches of {onnx_batches}"
+    assert_same_answers(by_onnx, served["torch"].predict_proba(inputs), "serve --backend onnx")
+    described = {}
+    for backend, predictor in served.items():
+        with TestClient(server.create_app(predictor), raise_server_exceptions=False) as client:
+            answer = client.get("/metadata")
+            assert answer.status_code == 200, f"/metadata by the {backend} backend: {answer.status_code} {answer.text}"
+            described[backend] = answer.json()
+    assert described["onnx"] == described["torch"], "serve describes the exported model otherwise than the checkpoint"
+
+
 def test_the_onnx_backend_refuses_an_export_of_another_checkpoint(exported_run, tmp_path, assert_one_line_error):
     run = tmp_path / "run"
     shutil.copytree(exported_run.parent, run)
