@@ -26,6 +26,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -126,7 +127,7 @@ def _exported_program(model: nn.Module, features: torch.Tensor, name: str) -> to
     try:
         return torch.export.export(model, (features,), dynamic_shapes=(_dynamic_dims(features),))
     except Exception as err:  # the exporter's reason, whatever its type
-        raise ValueError(f"torch.export cannot export model {name!r}: {_first_line(err)}") from None
+        raise ValueError(f"torch.export cannot export model {name!r}: {_reason(err)}") from None
 
 
 def _onnx_program(model: nn.Module, features: torch.Tensor, name: str):
@@ -135,7 +136,7 @@ def _onnx_program(model: nn.Module, features: torch.Tensor, name: str):
             model, (features,), dynamic_shapes=(_dynamic_dims(features),), dynamo=True, verbose=False
         )
     except Exception as err:
-        raise ValueError(f"the ONNX exporter cannot export model {name!r}: {_first_line(err)}") from None
+        raise ValueError(f"the ONNX exporter cannot export model {name!r}: {_reason(err)}") from None
 
 
 def _dynamic_dims(features: torch.Tensor) -> dict[int, object]:
@@ -202,3 +203,14 @@ def _quiet_exporters() -> Iterator[None]:
 def _first_line(err: BaseException) -> str:
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
+
+
+def _reason(err: BaseException) -> str:
+    """The exporter's reason in a line; where the model's code fixed the batch size, that, said plainly."""
+    fixed = re.search(r"specialized it to be a constant \((\d+)\)", str(err))
+    if "Constraints violated (batch)" in str(err) and fixed:
+        return (
+            f"its code fixes the batch size to the {fixed.group(1)} examples it was traced with (a size read "
+            "from the input as a Python number?), and a served model must take batches of any size"
+        )
+    return _first_line(err)

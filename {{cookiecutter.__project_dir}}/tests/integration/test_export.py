@@ -207,7 +207,21 @@ class DataDependent(nn.Module):
         return -self.layer(x.float().reshape(len(x), -1)[:, :1])
 
 
+class FixedBatch(nn.Module):
+    """A model that reads the batch size as a Python number: traced, it serves that size only."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = nn.Linear(1, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(x.float().reshape(int(x.shape[0]), -1)[:, :1])
+
+
 def test_a_model_the_exporter_cannot_take_is_named_with_the_exporters_reason(tiny_batch):
     features, _ = tiny_batch
     with pytest.raises(ValueError, match=r"torch.export cannot export model 'branchy': \S"):
         _exported_program(DataDependent(), features.cpu(), "branchy")
+    rows = len(features)
+    with pytest.raises(ValueError, match=rf"model 'fixed': its code fixes the batch size to the {rows} examples"):
+        _exported_program(FixedBatch(), features.cpu(), "fixed")
