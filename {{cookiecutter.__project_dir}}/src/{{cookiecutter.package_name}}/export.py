@@ -207,8 +207,8 @@ def _first_line(err: BaseException) -> str:
 
 def _reason(err: BaseException) -> str:
     """The exporter's reason in a line; where the model's code fixed the batch size, that, said plainly."""
-    fixed = re.search(r"specialized it to be a constant \((\d+)\)", str(err))
-    if "Constraints violated (batch)" in str(err) and fixed:
+    fixed = re.search(r"marked batch as dynamic but your code specialized it to be a constant \((\d+)\)", str(err))
+    if fixed:
         return (
             f"its code fixes the batch size to the {fixed.group(1)} examples it was traced with (a size read "
             "from the input as a Python number?), and a served model must take batches of any size"
