@@ -40,7 +40,7 @@ def _add_config_arguments(parser: argparse.ArgumentParser, config: type = TrainC
             described = f"{f.metadata['help']} (default: the model's registered recipe, else {DEFAULTS[f.name]})"
             parser.add_argument(flag, type=f.metadata["type"], default=None, help=described)
         else:
-            kind = type(default) if default is not None else str
+            kind = type(default) if default is not None else f.metadata.get("type", str)
             parser.add_argument(flag, type=kind, default=default, help=f.metadata["help"] + " (default: %(default)s)")
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from .data import INPUT_SIZE
 from .data import TRAINING_DEFAULTS as DEFAULTS
-from .models import available_models, model_recipe
+from .models import available_models, backbone_prefix, model_recipe, pretrained_models
 from .models.registry import RECIPE_SETTINGS
 
 # Inputs read and predicted at a time by `predict` and `evaluate` (their --batch-size).
@@ -41,6 +41,24 @@ class TrainConfig:
     hidden_size: int = field(default=DEFAULTS["hidden_size"], metadata={"help": "width of the hidden layers"})
     depth: int = field(default=DEFAULTS["depth"], metadata={"help": "number of hidden layers or blocks"})
     dropout: float = field(default=DEFAULTS["dropout"], metadata={"help": "dropout probability"})
+    pretrained: str | None = field(
+        default=None,
+        metadata={
+            "help": "start from this pretrained model (a folder written by save_pretrained, or a Hugging Face hub "
+            "name where the machine is online); it brings its own preprocessing. Models that take one: "
+            + (", ".join(pretrained_models()) or "none in this project")
+        },
+    )
+    freeze_backbone: bool = field(
+        default=False, metadata={"help": "train only the head on a frozen pretrained backbone (with --pretrained)"}
+    )
+    backbone_learning_rate: float | None = field(
+        default=None,
+        metadata={
+            "help": "learning rate of a pretrained backbone (default: a tenth of --learning-rate; the head takes that)",
+            "type": float,
+        },
+    )
     epochs: int = field(default=DEFAULTS["epochs"], metadata={"help": "passes over the training split"})
     keep: str = field(
         default="best",
@@ -130,6 +148,15 @@ class TrainConfig:
             problems.append(f"dropout must be in [0, 1), got {self.dropout}")
         if self.learning_rate <= 0:
             problems.append(f"learning_rate must be positive, got {self.learning_rate}")
+        if self.backbone_learning_rate is not None and self.backbone_learning_rate <= 0:
+            problems.append(f"backbone_learning_rate must be positive, got {self.backbone_learning_rate}")
+        if self.pretrained is not None and self.model in available_models() and backbone_prefix(self.model) is None:
+            problems.append(
+                f"model '{self.model}' does not start from a pretrained model; "
+                f"the models that do: {pretrained_models()}"
+            )
+        if self.freeze_backbone and self.pretrained is None:
+            problems.append("freeze_backbone freezes a pretrained backbone: give --pretrained too")
         if self.weight_decay < 0:
             problems.append(f"weight_decay must be non-negative, got {self.weight_decay}")
         if not (
@@ -158,6 +185,10 @@ class TrainConfig:
     def model_options(self) -> dict[str, Any]:
         """Keyword options every registered model accepts besides num_classes and the input sizes."""
         return {"hidden_size": self.hidden_size, "depth": self.depth, "dropout": self.dropout}
+
+    def backbone_rate(self) -> float:
+        """The learning rate of a pretrained backbone: ``backbone_learning_rate``, else a tenth of the head's."""
+        return self.backbone_learning_rate if self.backbone_learning_rate is not None else self.learning_rate / 10
 
     def preprocessing_options(self) -> dict[str, Any]:
         """Keyword options of the task's ``Preprocessor`` (``input_size`` where the task has one)."""

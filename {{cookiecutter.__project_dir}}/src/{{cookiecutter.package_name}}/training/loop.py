@@ -32,7 +32,7 @@ from ..checkpoint import (
 from ..config import TrainConfig
 from ..data import Preprocessor, load_examples
 from ..files import write_json
-from ..models import build_for, move_inputs
+from ..models import Pretrained, backbone_prefix, build_for, load_pretrained, load_pretrained_weights, move_inputs
 from ..progress import progress
 from ..task import Batch, Examples
 from .card import write_card
@@ -249,8 +249,10 @@ def _fit(config: TrainConfig, context: DistributedContext, show_progress: bool |
     started = time.perf_counter()
     config, resumed = _settle_config(config, context)
     seed_everything(config.seed)  # the same on every process: same split, same initial weights
-    data = _prepare_data(config, context, resumed)
-    model = _build_model(config, context, data.preprocessor, resumed)
+    # A pretrained model brings its architecture, weights and preprocessing (a resumed run has them).
+    pretrained = load_pretrained(config.model, config.pretrained) if config.pretrained and not resumed else None
+    data = _prepare_data(config, context, resumed, pretrained)
+    model = _build_model(config, context, data.preprocessor, resumed, pretrained)
     named_by_run = config.output_dir is None  # a new folder under runs_dir, which `latest` will name
     output_dir = _claim_output_dir(config, context)
     config = replace(config, output_dir=str(output_dir))
@@ -304,14 +306,17 @@ class RunData:
     workers: int
 
 
-def _prepare_data(config: TrainConfig, context: DistributedContext, resumed: Checkpoint | None) -> RunData:
+def _prepare_data(
+    config: TrainConfig, context: DistributedContext, resumed: Checkpoint | None, pretrained: Pretrained | None
+) -> RunData:
     examples = load_examples(config.data)
     split = split_examples(examples, config.val_fraction, config.test_fraction, config.seed)
     if resumed is not None:
         with damaged_checkpoint(config.resume or ""):
             preprocessor = Preprocessor.from_state_dict(resumed.preprocessor)
     else:
-        preprocessor = _fit_preprocessor(config, examples.subset(split.train), context)
+        declared = pretrained.preprocessing if pretrained is not None else {}
+        preprocessor = _fit_preprocessor(config, examples.subset(split.train), context, declared)
     workers = worker_count(config.num_workers)
     loaders: dict[str, DataLoader] = {}
     datasets: dict[str, Dataset] = {}
@@ -343,6 +348,7 @@ class RunModel:
 
     module: nn.Module
     trained: nn.Module
+    options: dict[str, Any]  # what the module was built with besides its input sizes (the checkpoint's)
     optimizer: torch.optim.Optimizer
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     scaler: torch.amp.GradScaler | None
@@ -352,18 +358,29 @@ class RunModel:
 
 
 def _build_model(
-    config: TrainConfig, context: DistributedContext, preprocessor: Preprocessor, resumed: Checkpoint | None
+    config: TrainConfig,
+    context: DistributedContext,
+    preprocessor: Preprocessor,
+    resumed: Checkpoint | None,
+    pretrained: Pretrained | None,
 ) -> RunModel:
-    """The registered model built for ``preprocessor`` in the run's precision, its optimiser and
-    the rest; with a checkpoint to resume from, everything as it was after its last epoch."""
+    """The registered model built for ``preprocessor`` in the run's precision (from its pretrained
+    weights where it starts from some), its optimiser and the rest; with a checkpoint to resume
+    from, everything as it was after its last epoch."""
     device = context.device
     dtype = getattr(torch, config.precision)
+    if resumed is not None:
+        options = dict(resumed.model_options)
+    else:
+        options = {**config.model_options(), **(pretrained.model_options if pretrained is not None else {})}
     with default_dtype(dtype):  # weights drawn in the run's precision, not rounded from float32 draws
-        model = build_for(config.model, preprocessor, **config.model_options())
+        model = build_for(config.model, preprocessor, **options)
+    if pretrained is not None:
+        load_pretrained_weights(model, config.model, pretrained)
     model.to(device, dtype=dtype)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(_parameter_groups(config, model), weight_decay=config.weight_decay)
     scaler = torch.amp.GradScaler(device.type) if config.amp else None
-    run = RunModel(model, model, optimizer, classification_loss(), scaler, KeptWeights(config.keep))
+    run = RunModel(model, model, options, optimizer, classification_loss(), scaler, KeptWeights(config.keep))
     if resumed is not None:
         with damaged_checkpoint(config.resume or ""):
             load_model_state(model, resumed.resume_model_state or resumed.model_state)
@@ -416,7 +433,7 @@ def _train_epochs(
         if context.is_main:
             checkpoint = Checkpoint(
                 model_name=config.model,
-                model_options=config.model_options(),
+                model_options=model.options,
                 preprocessor=data.preprocessor.state_dict(),
                 config=config.to_dict(),
                 epoch=epoch,
@@ -533,6 +550,22 @@ def _track(config: TrainConfig, output_dir: Path, history: list[EpochRecord], me
         )
 
 
+def _parameter_groups(config: TrainConfig, model: nn.Module) -> list[dict[str, Any]]:
+    """The optimiser's parameters: one group at ``learning_rate``; for a model started from a
+    pretrained backbone (``--pretrained``), the backbone's in a group of their own at ``backbone_rate()`` (none with
+    ``--freeze-backbone``: the backbone is frozen, ``requires_grad=False``, and stays as loaded)."""
+    prefix = backbone_prefix(config.model)
+    if prefix is None or config.pretrained is None:  # trained from scratch: one rate for every weight
+        return [{"params": list(model.parameters()), "lr": config.learning_rate}]
+    backbone = [p for name, p in model.named_parameters() if name.startswith(prefix)]
+    head = [p for name, p in model.named_parameters() if not name.startswith(prefix)]
+    if config.freeze_backbone:
+        for parameter in backbone:
+            parameter.requires_grad_(False)
+        return [{"params": head, "lr": config.learning_rate}]
+    return [{"params": backbone, "lr": config.backbone_rate()}, {"params": head, "lr": config.learning_rate}]
+
+
 def _first_line(err: Exception) -> str:
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
@@ -546,13 +579,17 @@ def _warn(output_dir: Path, what: str, err: Exception) -> None:
     )
 
 
-def _fit_preprocessor(config: TrainConfig, train: Examples, context: DistributedContext) -> Preprocessor:
+def _fit_preprocessor(
+    config: TrainConfig, train: Examples, context: DistributedContext, declared: dict[str, Any]
+) -> Preprocessor:
     """Fit the preprocessing on the training split in rank 0 alone (a streamed pass over the data,
     or a sample of it) and give every process its state (or rank 0's error): the other processes
-    read none of the data to fit it."""
+    read none of the data to fit it. ``declared`` is what a pretrained model brings (its tokenizer,
+    its pixel statistics): used as it is, not fitted."""
     state: dict[str, Any] | Exception
     try:
-        state = Preprocessor(**config.preprocessing_options()).fit(train).state_dict() if context.is_main else {}
+        options = {**config.preprocessing_options(), **declared}
+        state = Preprocessor(**options).fit(train).state_dict() if context.is_main else {}
     except (ValueError, OSError) as err:
         state = err
     state = broadcast_from_main(state)
