@@ -175,6 +175,46 @@ def test_export_commands_of_the_readme_work(task: str, task_project: Callable[[s
             assert first - second <= 2e-4, f"another label by ONNX Runtime: {onnx_row}, {torch_row}"
 
 
+# The README's download, offline: a tiny encoder saved the same way, by the project's own test helper.
+SAVE_TINY_ENCODER = """
+import sys
+from test_pretrained import save_tiny_encoder
+from my_ml_project.data import load_examples
+texts = [str(text) for text in load_examples().read(range(2000))]
+save_tiny_encoder(sys.argv[1], texts)
+"""
+
+
+def test_fine_tune_commands_of_the_readme_work(task_project: Callable[[str], tuple[Path, Path]]) -> None:
+    """The text project's fine-tuning commands as written, the download replaced by a tiny encoder saved
+    with save_pretrained where the README saves one (no network here); `predict` then runs with the
+    folder gone and the hub unreachable: the checkpoint holds the tokenizer, the config and the weights."""
+    project, python = task_project("text")
+    save_line, *commands = sh_blocks((project / "README.md").read_text(), "Fine-tune a pretrained model")
+    assert ".save_pretrained('bert')" in save_line, save_line
+    offline = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(project / "empty-hf-cache")}
+    folder = project / "bert"
+    tests = str(project / "tests" / "integration")
+    run(python, "-c", SAVE_TINY_ENCODER, folder, cwd=project, env={**offline, "PYTHONPATH": tests})
+    for command in commands:
+        args = shlex.split(command)
+        assert args[0] == "my-ml-project", f"not a command of the project: {command}"
+        if args[1] == "predict":
+            shutil.rmtree(folder)
+        result = run(python.parent / args[0], *args[1:], cwd=project, env=offline)
+        if args[1] == "train":
+            assert "test accuracy" in result.stdout, f"{command}: {result.stdout}"
+            config = json.loads((project / "runs/latest/config.json").read_text())
+            assert config["pretrained"] == "bert", f"{command}: the run did not start from bert: {config}"
+    output = shlex.split(commands[-1])[-1]
+    with (project / output).open() as file:
+        rows = list(csv.DictReader(file))
+    with (project / "tests/regression/golden.csv").open() as file:
+        golden = len(list(csv.DictReader(file)))
+    assert len(rows) == golden, f"{len(rows)} predictions for {golden} golden texts"
+    assert {row["label"] for row in rows} <= EMBEDDED["text"][2], {row["label"] for row in rows}
+
+
 def test_the_tracking_command_of_the_readme_shows_the_runs_train_logged(
     task_project: Callable[[str], tuple[Path, Path]], tmp_path: Path
 ) -> None:

@@ -61,6 +61,14 @@ def write_card(
     return folder / CARD_NAME
 
 
+def _pretrained_row(config: dict[str, Any]) -> list[str]:
+    """The pretrained model a run started from and how it was fine-tuned, where it started from one."""
+    if not config.get("pretrained"):
+        return []
+    how = "backbone frozen, head trained" if config.get("freeze_backbone") else "every weight fine-tuned"
+    return [f"| starts from | `{config['pretrained']}` ({how}) |"]
+
+
 def render_card(
     run: str,
     *,
@@ -109,6 +117,7 @@ def render_card(
         "| | |",
         "| --- | --- |",
         f"| model | `{config.get('model')}` ({options}) |",
+        *_pretrained_row(config),
         f"| weights | epoch {metrics.get('kept_epoch')} of {metrics.get('epochs')} (`--keep {config.get('keep')}`) |",
         f"| trained | seed {config.get('seed')}, {processes} process{'es' if processes > 1 else ''} on "
         f"{metrics.get('device')}, {config.get('precision')}, {metrics.get('seconds')} s |",
