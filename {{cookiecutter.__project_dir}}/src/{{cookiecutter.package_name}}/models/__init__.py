@@ -3,7 +3,7 @@
 {% if cookiecutter.task == "tabular" -%}
 from . import mlp, resmlp  # noqa: F401  (registers the models)
 {%- elif cookiecutter.task == "image" -%}
-from . import cnn, resnet  # noqa: F401  (registers the models)
+from . import cnn, resnet, vision  # noqa: F401  (registers the models)
 {%- elif cookiecutter.task == "text" -%}
 from . import cnn, encoder, transformer  # noqa: F401  (registers the models)
 {%- endif %}
