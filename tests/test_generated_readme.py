@@ -175,27 +175,38 @@ def test_export_commands_of_the_readme_work(task: str, task_project: Callable[[s
             assert first - second <= 2e-4, f"another label by ONNX Runtime: {onnx_row}, {torch_row}"
 
 
-# The README's download, offline: a tiny encoder saved the same way, by the project's own test helper.
-SAVE_TINY_ENCODER = """
+# The README's download, offline: a tiny model saved the same way, by the project's own test helper.
+SAVE_TINY = {
+    "text": """
 import sys
 from test_pretrained import save_tiny_encoder
 from my_ml_project.data import load_examples
 texts = [str(text) for text in load_examples().read(range(2000))]
 save_tiny_encoder(sys.argv[1], texts)
-"""
+""",
+    "image": """
+import sys
+from test_pretrained import save_tiny_vision
+save_tiny_vision(sys.argv[1])
+""",
+}
+# Per task: the folder the README saves the pretrained model to, and the golden inputs `predict` reads.
+FINE_TUNED = {"text": ("bert", "tests/regression/golden.csv"), "image": ("vit", "tests/regression/golden")}
 
 
-def test_fine_tune_commands_of_the_readme_work(task_project: Callable[[str], tuple[Path, Path]]) -> None:
-    """The text project's fine-tuning commands as written, the download replaced by a tiny encoder saved
-    with save_pretrained where the README saves one (no network here); `predict` then runs with the
-    folder gone and the hub unreachable: the checkpoint holds the tokenizer, the config and the weights."""
-    project, python = task_project("text")
+@pytest.mark.parametrize("task", sorted(SAVE_TINY))
+def test_fine_tune_commands_of_the_readme_work(task: str, task_project: Callable[[str], tuple[Path, Path]]) -> None:
+    """The fine-tuning commands as written, the download replaced by a tiny model saved with
+    save_pretrained where the README saves one (no network here); `predict` then runs with the
+    folder gone and the hub unreachable: the checkpoint holds the model's preprocessing, config and weights."""
+    project, python = task_project(task)
+    name, golden = FINE_TUNED[task]
     save_line, *commands = sh_blocks((project / "README.md").read_text(), "Fine-tune a pretrained model")
-    assert ".save_pretrained('bert')" in save_line, save_line
+    assert f".save_pretrained('{name}')" in save_line, save_line
     offline = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(project / "empty-hf-cache")}
-    folder = project / "bert"
+    folder = project / name
     tests = str(project / "tests" / "integration")
-    run(python, "-c", SAVE_TINY_ENCODER, folder, cwd=project, env={**offline, "PYTHONPATH": tests})
+    run(python, "-c", SAVE_TINY[task], folder, cwd=project, env={**offline, "PYTHONPATH": tests})
     for command in commands:
         args = shlex.split(command)
         assert args[0] == "my-ml-project", f"not a command of the project: {command}"
@@ -205,14 +216,17 @@ def test_fine_tune_commands_of_the_readme_work(task_project: Callable[[str], tup
         if args[1] == "train":
             assert "test accuracy" in result.stdout, f"{command}: {result.stdout}"
             config = json.loads((project / "runs/latest/config.json").read_text())
-            assert config["pretrained"] == "bert", f"{command}: the run did not start from bert: {config}"
+            assert config["pretrained"] == name, f"{command}: the run did not start from {name}: {config}"
     output = shlex.split(commands[-1])[-1]
     with (project / output).open() as file:
         rows = list(csv.DictReader(file))
-    with (project / "tests/regression/golden.csv").open() as file:
-        golden = len(list(csv.DictReader(file)))
-    assert len(rows) == golden, f"{len(rows)} predictions for {golden} golden texts"
-    assert {row["label"] for row in rows} <= EMBEDDED["text"][2], {row["label"] for row in rows}
+    if task == "text":
+        with (project / golden).open() as file:
+            expected = len(list(csv.DictReader(file)))
+    else:
+        expected = len([path for path in (project / golden).rglob("*.png")])
+    assert len(rows) == expected, f"{len(rows)} predictions for {expected} golden inputs"
+    assert {row["label"] for row in rows} <= EMBEDDED[task][2], {row["label"] for row in rows}
 
 
 def test_the_tracking_command_of_the_readme_shows_the_runs_train_logged(
