@@ -157,6 +157,8 @@ class TrainConfig:
             )
         if self.freeze_backbone and self.pretrained is None:
             problems.append("freeze_backbone freezes a pretrained backbone: give --pretrained too")
+        if self.backbone_learning_rate is not None and (self.pretrained is None or self.freeze_backbone):
+            problems.append("backbone_learning_rate trains a pretrained backbone: give --pretrained, not frozen")
         if self.weight_decay < 0:
             problems.append(f"weight_decay must be non-negative, got {self.weight_decay}")
         if not (
