@@ -13,7 +13,7 @@ from typing import Any
 
 from .data import INPUT_SIZE
 from .data import TRAINING_DEFAULTS as DEFAULTS
-from .models import available_models, backbone_prefix, model_recipe, pretrained_models
+from .models import available_models, model_recipe, pretrained_models, takes_no_pretrained
 from .models.registry import RECIPE_SETTINGS
 
 # Inputs read and predicted at a time by `predict` and `evaluate` (their --batch-size).
@@ -150,11 +150,9 @@ class TrainConfig:
             problems.append(f"learning_rate must be positive, got {self.learning_rate}")
         if self.backbone_learning_rate is not None and self.backbone_learning_rate <= 0:
             problems.append(f"backbone_learning_rate must be positive, got {self.backbone_learning_rate}")
-        if self.pretrained is not None and self.model in available_models() and backbone_prefix(self.model) is None:
-            problems.append(
-                f"model '{self.model}' does not start from a pretrained model; "
-                f"the models that do: {pretrained_models()}"
-            )
+        refusal = takes_no_pretrained(self.model) if self.model in available_models() else None
+        if self.pretrained is not None and refusal:
+            problems.append(refusal)
         if self.freeze_backbone and self.pretrained is None:
             problems.append("freeze_backbone freezes a pretrained backbone: give --pretrained too")
         if self.backbone_learning_rate is not None and (self.pretrained is None or self.freeze_backbone):

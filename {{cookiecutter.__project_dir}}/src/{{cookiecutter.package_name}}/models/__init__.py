@@ -20,6 +20,7 @@ from .registry import (
     move_inputs,
     pretrained_models,
     register_model,
+    takes_no_pretrained,
 )
 
 __all__ = [
@@ -35,4 +36,5 @@ __all__ = [
     "move_inputs",
     "pretrained_models",
     "register_model",
+    "takes_no_pretrained",
 ]

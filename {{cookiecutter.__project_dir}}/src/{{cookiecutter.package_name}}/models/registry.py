@@ -20,7 +20,7 @@ RECIPE_SETTINGS = ("learning_rate", "weight_decay", "batch_size")
 @dataclass(frozen=True)
 class Pretrained:
     """What a pretrained model brings with it, read from its folder (or the hub) by the loader
-    its registration names (``register_model(..., pretrained=loader)``):
+    its registration names (``register_model(..., pretrained=(prefix, loader))``):
 
     ``model_options``
         added to the options the model is built with: its architecture (a backbone's config as a
@@ -119,13 +119,19 @@ def backbone_prefix(name: str) -> str | None:
     return _PRETRAINED[name][0] if name in _PRETRAINED else None
 
 
+def takes_no_pretrained(name: str) -> str | None:
+    """Why model ``name`` cannot start from a pretrained model, or None where it can."""
+    if backbone_prefix(name) is not None:
+        return None
+    return f"model '{name}' does not start from a pretrained model; the models that do: {pretrained_models()}"
+
+
 def load_pretrained(name: str, name_or_path: str) -> Pretrained:
     """What the pretrained model ``name_or_path`` brings, read by the loader ``name`` registered;
     ValueError where the model takes none or the loader cannot read it."""
-    if backbone_prefix(name) is None:
-        raise ValueError(
-            f"model '{name}' does not start from a pretrained model; the models that do: {pretrained_models()}"
-        )
+    problem = takes_no_pretrained(name)
+    if problem:
+        raise ValueError(problem)
     return _PRETRAINED[name][1](name_or_path)
 
 
